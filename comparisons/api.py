@@ -1,0 +1,80 @@
+"""What the UI, the CLI and the tests call alike: prepare the data selection, build a method's
+config, run it with a store, and summarise a record as the small JSON the CLI prints."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from .data import TweetData, drop_leaked, load_data, subset
+from .errors import UserError
+from .runs import RunRecord, RunStore
+
+METHODS = ("finetune", "fewshot", "rag")
+
+
+def method_module(method: str):
+    if method not in METHODS:
+        raise UserError(f"unknown method '{method}'. Methods: {', '.join(METHODS)}.")
+    return importlib.import_module(method)
+
+
+def make_config(method: str, values: dict):
+    return method_module(method).Config.from_dict(values)
+
+
+@dataclass
+class Selection:
+    """The data selection shared by every method of one comparison."""
+    source: str | None = None
+    text_column: str | None = None
+    label_column: str | None = None
+    train_size: str | int | None = None  # None: the tutorial's 1,000, or all rows where fewer
+    eval_size: str | int | None = None
+    seed: int = 42
+    test_size: float = 0.2
+    drop_leaked: bool = False
+
+    def load(self, max_file_mb: float | None = None) -> TweetData:
+        kwargs = {"max_file_mb": max_file_mb} if max_file_mb else {}
+        full = load_data(self.source, text_column=self.text_column or None, label_column=self.label_column or None,
+                         test_size=self.test_size, seed=self.seed, **kwargs)
+        if self.drop_leaked:
+            full, _ = drop_leaked(full)
+        return subset(full, _cap(self.train_size, len(full.train)), _cap(self.eval_size, len(full.test)), self.seed)
+
+
+DEFAULT_SIZE = 1000
+
+
+def _cap(size, available: int):
+    """An explicit size larger than the split is an error (data.subset says so); the default is
+    the tutorial's 1,000 rows, or all of a smaller split such as the bundled sample's."""
+    return min(DEFAULT_SIZE, available) if size in (None, "") else size
+
+
+def run_method(method: str, config, data: TweetData, *, store: RunStore | None, on_event=None, stop=None) -> RunRecord:
+    return method_module(method).run(config, data, on_event=on_event, stop=stop, store=store)
+
+
+def summary_json(record: RunRecord) -> dict:
+    """The CLI's one JSON object for a run."""
+    m, t, d = record.metrics, record.timings, record.diagnostics
+    out = {
+        "run_id": record.run_id, "method": record.method, "label": record.label, "status": record.status,
+        "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
+        "n_train": record.data.get("n_train"), "n_eval": record.data.get("n_eval"),
+        "data_fingerprint": record.data.get("fingerprint"), "seconds": t.get("total_seconds"),
+        "peak_memory_mb": record.peak_memory_mb, "device": record.device, "notices": record.notices,
+    }
+    if record.error:
+        out["error"] = record.error
+    out.update(record.diagnostics.get("summary", {}))
+    if record.method == "finetune":
+        fit = d.get("fit", {})
+        out.update(train_seconds=t.get("train_seconds"), tweets_per_second=t.get("tweets_per_second"),
+                   trainable_params=record.trainable_params, total_params=record.total_params,
+                   overfitting={"verdict": fit.get("verdict"), "gap_loss": fit.get("final_gap_loss"),
+                                "gap_accuracy": fit.get("final_gap_accuracy"), "best_step": fit.get("best_step")},
+                   forgetting={k: v for k, v in d.get("forgetting", {}).items()
+                               if k in ("before", "after", "difference", "ratio", "after_adapter_disabled", "text")})
+    return out

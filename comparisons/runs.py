@@ -1,0 +1,267 @@
+"""Run records: one JSON file per run, written atomically, listed and loaded by the Compare view.
+
+A method's `run()` wraps its work in `tracked(...)`, which saves the record as `running`, then as
+`completed`, `stopped` or `failed` (with the error), and measures time and peak memory. A record left
+`running` by a process that has died is shown as `interrupted`.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
+DEFAULT_RUNS_DIR = "runs"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def library_versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "peft", "sentence-transformers", "faiss-cpu", "datasets", "gradio"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+@dataclass
+class RunRecord:
+    method: str
+    config: dict
+    data: dict
+    run_id: str = ""
+    status: str = "running"
+    label_names: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    predictions: dict = field(default_factory=dict)  # y_true, y_pred, probs (eval split order)
+    timings: dict = field(default_factory=dict)
+    peak_memory_mb: float | None = None
+    trainable_params: int | None = None
+    total_params: int | None = None
+    diagnostics: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    error: str | None = None
+    device: str = "cpu"
+    versions: dict = field(default_factory=dict)
+    created_at: str = ""
+    finished_at: str | None = None
+    pid: int = 0
+    host: str = ""
+
+    def __post_init__(self):
+        if not self.run_id:
+            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            self.run_id = f"{stamp}-{self.method}-{uuid.uuid4().hex[:6]}"
+        self.created_at = self.created_at or _now()
+
+    @property
+    def label(self) -> str:
+        """A short human name: method and its key settings."""
+        c = self.config
+        if self.method == "finetune":
+            return f"finetune {c.get('mode', '')} ({c.get('model', '')})"
+        if self.method == "fewshot":
+            return f"fewshot k={c.get('shots')} {c.get('selection', '')}{' +cal' if c.get('calibrate') else ''}"
+        if self.method == "rag":
+            return f"rag {c.get('mode', '')} k={c.get('k')}"
+        return self.method
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunRecord":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunStore:
+    """Run records as `<root>/<run_id>/record.json`; each run's artefacts live beside its record."""
+
+    def __init__(self, root: str | Path = DEFAULT_RUNS_DIR):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def run_dir(self, run_id: str) -> Path:
+        d = self.root / run_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def save(self, record: RunRecord) -> Path:
+        """Write atomically: a temporary file in the same folder, fsynced, then renamed over."""
+        path = self.run_dir(record.run_id) / "record.json"
+        payload = json.dumps(record.to_dict(), indent=1, default=_json_default)
+        with self._lock:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(payload)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        return path
+
+    def load(self, run_id: str) -> RunRecord:
+        path = self.root / run_id / "record.json"
+        if not path.exists():
+            raise UserError(f"no run '{run_id}' in {self.root}.")
+        record = RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if record.status == "running" and not (record.host == socket.gethostname() and _pid_alive(record.pid)):
+            record.status = "interrupted"
+        return record
+
+    def list(self) -> list[RunRecord]:
+        """Every readable record, newest first; records of dead processes show as interrupted."""
+        out = []
+        for p in sorted(self.root.glob("*/record.json")):
+            try:
+                out.append(self.load(p.parent.name))
+            except (OSError, ValueError, TypeError):
+                continue  # a foreign or damaged file is skipped, never fatal
+        return sorted(out, key=lambda r: r.created_at, reverse=True)
+
+    def mark_interrupted(self) -> int:
+        """Persist `interrupted` for records whose process is gone (called at start-up)."""
+        n = 0
+        for r in self.list():
+            path = self.root / r.run_id / "record.json"
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if r.status == "interrupted" and raw.get("status") == "running":
+                r.error = r.error or "the process running it ended before it finished"
+                self.save(r)
+                n += 1
+        return n
+
+    def delete(self, run_id: str) -> None:
+        d = self.root / run_id
+        if not (d / "record.json").exists():
+            raise UserError(f"no run '{run_id}' in {self.root}.")
+        shutil.rmtree(d)
+
+
+def _json_default(o):
+    try:
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:
+        pass
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+class PeakMemory:
+    """Peak resident memory (MB) of this process while a run works, sampled in a thread; on CUDA
+    the peak allocated device memory as well."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval, self.peak_rss = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        import psutil
+
+        proc = psutil.Process()
+        while not self._stop.is_set():
+            self.peak_rss = max(self.peak_rss, proc.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def result(self) -> dict:
+        import torch
+
+        out = {"peak_rss_mb": round(self.peak_rss / 2**20, 1)}
+        if torch.cuda.is_available():
+            out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return out
+
+
+def new_record(method: str, config, data) -> RunRecord:
+    from .models import device_name
+
+    return RunRecord(method=method, config=config.to_dict(), data=data.describe(), label_names=list(data.label_names),
+                     notices=list(data.notices), device=device_name(), versions=library_versions(),
+                     pid=os.getpid(), host=socket.gethostname())
+
+
+@contextlib.contextmanager
+def tracked(record: RunRecord, store: RunStore | None, on_event=None):
+    """Save the record as running; on exit save it completed (or stopped, if the method said so),
+    or failed with the error. Measures wall time and peak memory."""
+    if store is not None:
+        store.save(record)
+    t0 = time.perf_counter()
+    mem = PeakMemory()
+    try:
+        with mem:
+            yield record
+        if record.status == "running":
+            record.status = "completed"
+    except BaseException as e:
+        record.status = "failed"
+        record.error = f"{type(e).__name__}: {e}"
+        raise
+    finally:
+        record.timings["total_seconds"] = round(time.perf_counter() - t0, 3)
+        peak = mem.result()
+        record.peak_memory_mb = peak.get("peak_cuda_mb", peak["peak_rss_mb"])
+        record.diagnostics.setdefault("memory", peak)
+        record.finished_at = _now()
+        if store is not None:
+            store.save(record)
+        if on_event is not None:
+            on_event({"event": "end", "status": record.status, "run_id": record.run_id})

@@ -1,0 +1,107 @@
+"""Sentence embeddings: normalised, batched in length order, cached on disk by (embedder, texts).
+
+A second run over the same texts with the same embedder reads the cache and embeds nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from comparisons.models import cache_root, load_embedder, resolve_embedder
+
+# Named embedders that are not sentence-transformers models (tests register a deterministic one).
+_REGISTRY: dict[str, Callable[[], object]] = {}
+_LOCK = threading.Lock()
+
+
+def register_embedder(name: str, factory: Callable[[], object]) -> None:
+    """`factory()` returns an object with `encode(texts, batch_size) -> np.ndarray` (normalised)."""
+    _REGISTRY[name] = factory
+
+
+def texts_fingerprint(texts) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
+    return h.hexdigest()[:20]
+
+
+class Embedder:
+    """One embedder, loaded lazily once; `encode` goes through the disk cache."""
+
+    def __init__(self, requested: str = "auto", backend: str = "torch", cache_dir: Path | None = None):
+        self.requested, self.backend = requested, backend
+        if requested in _REGISTRY:
+            self.name, self.notice, self._model = requested, None, _REGISTRY[requested]()
+        else:
+            resolved = resolve_embedder(requested)
+            self.name, self.notice, self._resolved, self._model = resolved.name, resolved.notice, resolved, None
+        self.cache_dir = Path(cache_dir or os.environ.get("TPR_EMBED_CACHE") or cache_root() / "embeddings")
+        self.calls = 0  # texts actually embedded (not served from the cache)
+        self.last_seconds = 0.0
+        self.last_cache_hit = False
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_embedder(self._resolved, self.backend)
+        return self._model
+
+    def _cache_path(self, texts) -> Path:
+        key = hashlib.sha256(f"{self.name}|{self.backend}".encode()).hexdigest()[:12]
+        return self.cache_dir / f"{key}-{texts_fingerprint(texts)}.npy"
+
+    def encode(self, texts, *, batch_size: int = 128, use_cache: bool = True, on_progress=None, stop=None) -> np.ndarray:
+        texts = list(texts)
+        path = self._cache_path(texts)
+        t0 = time.perf_counter()
+        if use_cache and path.exists():
+            vectors = np.load(path)
+            self.last_cache_hit, self.last_seconds = True, time.perf_counter() - t0
+            return vectors
+        vectors = self._embed(texts, batch_size, on_progress, stop)
+        self.calls += len(texts)
+        self.last_cache_hit, self.last_seconds = False, time.perf_counter() - t0
+        if use_cache:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{threading.get_ident()}.tmp.npy")
+            np.save(tmp, vectors)
+            tmp.replace(path)
+        return vectors
+
+    def _embed(self, texts, batch_size, on_progress, stop) -> np.ndarray:
+        """Sorted by length so that each batch pads little; returned in the input order."""
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        out = None
+        for start in range(0, len(texts), batch_size):
+            if stop is not None and stop.is_set():
+                raise InterruptedError("stopped while embedding")
+            idx = order[start: start + batch_size]
+            with _LOCK:
+                vecs = self.model.encode([texts[i] for i in idx], batch_size=batch_size, normalize_embeddings=True,
+                                         convert_to_numpy=True, show_progress_bar=False) \
+                    if self.requested not in _REGISTRY else self.model.encode([texts[i] for i in idx], batch_size)
+            vecs = np.asarray(vecs, dtype=np.float32)
+            if out is None:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs
+            if on_progress is not None:
+                on_progress(min(start + batch_size, len(texts)), len(texts))
+        return out if out is not None else np.zeros((0, 1), dtype=np.float32)
+
+
+_EMBEDDERS: dict[tuple, Embedder] = {}
+
+
+def get_embedder(requested: str = "auto", backend: str = "torch") -> Embedder:
+    """Embedders are shared within a process (one model load)."""
+    key = (requested, backend)
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = Embedder(requested, backend)
+    return _EMBEDDERS[key]

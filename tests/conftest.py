@@ -1,0 +1,47 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from tests.tiny import make_tiny  # noqa: E402
+
+SHARED_DATA = Path(os.environ.get("TPR_SHARED_DATA", ROOT.parent / "shared" / "data"))
+TWEETS = SHARED_DATA / "tweet_sentiment_extraction"
+WIKITEXT = SHARED_DATA / "wikitext-2-raw" / "wiki.test.raw"
+
+
+@pytest.fixture(scope="session")
+def sample_texts():
+    import csv
+
+    with open(ROOT / "comparisons" / "sample_tweets.csv", encoding="utf-8") as f:
+        return [row["text"] for row in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory, sample_texts):
+    return str(make_tiny(tmp_path_factory.mktemp("tiny-gpt2"), "gpt2", sample_texts))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory, sample_texts):
+    return str(make_tiny(tmp_path_factory.mktemp("tiny-llama"), "llama", sample_texts, chat=True))
+
+
+@pytest.fixture(scope="session")
+def real_tweets():
+    if not (TWEETS / "train.csv").exists():
+        pytest.skip(f"real tweets not found at {TWEETS} (set TPR_SHARED_DATA)")
+    return TWEETS
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Embedding caches go to a per-session folder; the bundled LM checkpoint stays shared."""
+    monkeypatch.setenv("TPR_EMBED_CACHE", str(tmp_path_factory.getbasetemp() / "embed-cache"))
