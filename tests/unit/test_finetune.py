@@ -1,0 +1,133 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from comparisons.data import Split, TweetData
+from comparisons.runs import RunStore
+from finetune import FinetuneConfig, run
+from finetune.diagnostics import BUNDLED_PASSAGES, fit_verdict
+from finetune.saved import predict_texts
+
+POS = ["good day", "love love", "so happy", "great day", "happy love", "good great"]
+NEG = ["bad day", "hate hate", "so sad", "awful day", "sad hate", "bad awful"]
+
+
+def toy(n_repeat=6):
+    texts = [t for pair in zip(POS, NEG) for t in pair] * n_repeat
+    labels = [i % 2 for i in range(len(texts))]
+    return TweetData(Split(tuple(texts), tuple(labels)), Split(tuple(texts[:12]), tuple(labels[:12])),
+                     ["negative", "positive"], "toy")
+
+
+def cfg(model, **kw):
+    base = dict(model=model, epochs=3, batch_size=8, learning_rate=5e-3, eval_steps=3, curve_size=0,
+                forgetting_tokens=0, warmup_ratio=0.0, seed=0)
+    base.update(kw)
+    return FinetuneConfig(**base)
+
+
+@pytest.mark.parametrize("arch", ["tiny_gpt2", "tiny_llama"])
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_training_lowers_loss_and_learns(arch, mode, request, tmp_path):
+    model = request.getfixturevalue(arch)
+    events = []
+    record = run(cfg(model, mode=mode, learning_rate=5e-3 if mode == "full" else 2e-2), toy(), on_event=events.append,
+                 store=RunStore(tmp_path))
+    evals = [e for e in record.history if e["event"] == "eval"]
+    assert record.status == "completed"
+    assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
+    assert record.metrics["accuracy"] >= 0.9
+    assert record.trainable_params < record.total_params if mode == "lora" else record.trainable_params == record.total_params
+
+
+def test_lora_trains_only_adapters_and_head(tiny_gpt2):
+    from comparisons.models import load_classifier, resolve_lm
+    from finetune.train import apply_lora
+
+    clf, _ = load_classifier(resolve_lm(tiny_gpt2), 2, ["a", "b"], dtype=torch.float32)
+    peft_model = apply_lora(clf, FinetuneConfig(model=tiny_gpt2, lora_r=4))
+    trainable = {n: p.numel() for n, p in peft_model.named_parameters() if p.requires_grad}
+    assert all("lora_" in n or "score" in n for n in trainable)
+    # GPT-2's c_attn is Conv1D(32 -> 96): A is r x 32, B is 96 x r, in each of 2 layers; head 2 x 32.
+    assert sum(trainable.values()) == 2 * (4 * 32 + 96 * 4) + 2 * 32
+
+
+def test_events_arrive_in_order_with_keys(tiny_gpt2):
+    events = []
+    run(cfg(tiny_gpt2, epochs=1), toy(), on_event=events.append)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and "done" in kinds
+    steps = [e["step"] for e in events if e["event"] in ("train", "eval")]
+    assert steps == sorted(steps)
+    train = next(e for e in events if e["event"] == "train")
+    assert {"step", "epoch", "loss", "learning_rate", "tweets_per_second", "eta_seconds"} <= set(train)
+    ev = next(e for e in events if e["event"] == "eval")
+    assert {"eval_loss", "eval_accuracy", "train_loss", "train_accuracy"} <= set(ev)
+
+
+def test_stop_gives_stopped_record_with_history(tiny_gpt2, tmp_path):
+    stop = threading.Event()
+
+    def on_event(e):
+        if e["event"] == "train" and e["step"] >= 2:
+            stop.set()
+
+    store = RunStore(tmp_path)
+    record = run(cfg(tiny_gpt2, epochs=20, eval_steps=2), toy(), on_event=on_event, stop=stop, store=store)
+    assert record.status == "stopped"
+    assert record.timings["steps"] <= 3 < 20 * 9
+    assert record.history and record.metrics["n"] == 12  # the model as it stood was evaluated
+    assert store.load(record.run_id).status == "stopped"
+
+
+def test_early_stopping_fires_on_planted_overfit(tiny_gpt2):
+    rng = np.random.RandomState(0)
+    words = "good bad love hate happy sad great awful day so".split()
+    texts = tuple(" ".join(rng.choice(words, 3)) + f" {i}" for i in range(48))
+    noise = tuple(int(x) for x in rng.randint(0, 2, 48))  # labels unrelated to text: only memorisable
+    data = TweetData(Split(texts[:36], noise[:36]), Split(texts[36:], noise[36:]), ["a", "b"], "noise")
+    record = run(cfg(tiny_gpt2, epochs=60, learning_rate=1e-2, eval_steps=5, patience=2, batch_size=12), data)
+    es = record.diagnostics["early_stopping"]
+    assert es["stopped_early"] and es["restored_best"]
+    assert record.timings["steps"] < 60 * 3
+    assert record.diagnostics["fit"]["verdict"] == "overfitting"
+
+
+def test_fit_verdict_rules():
+    hist = [{"step": s, "eval_loss": el, "train_loss": tl, "eval_accuracy": 0.6, "train_accuracy": ta}
+            for s, el, tl, ta in [(1, 1.0, 1.0, 0.5), (2, 0.8, 0.7, 0.7), (3, 0.9, 0.5, 0.8), (4, 1.0, 0.3, 0.9)]]
+    v = fit_verdict(hist, majority_rate=0.4)
+    assert v["verdict"] == "overfitting" and v["best_step"] == 2
+    flat = [{"step": s, "eval_loss": 1.1, "train_loss": 1.1, "eval_accuracy": 0.41, "train_accuracy": 0.42} for s in (1, 2)]
+    assert fit_verdict(flat, majority_rate=0.4)["verdict"] == "underfitting"
+
+
+def test_forgetting_lora_disabled_equals_base_and_full_moves_it(tiny_gpt2):
+    kw = dict(forgetting_tokens=256, forgetting_text=str(BUNDLED_PASSAGES), epochs=2)
+    lora = run(cfg(tiny_gpt2, mode="lora", learning_rate=2e-2, **kw), toy()).diagnostics["forgetting"]
+    assert lora["adapter_disabled_equals_base"]
+    assert lora["after_adapter_disabled"] == pytest.approx(lora["before"], rel=1e-4)
+    full = run(cfg(tiny_gpt2, mode="full", learning_rate=2e-2, **kw), toy()).diagnostics["forgetting"]
+    assert full["before"] == pytest.approx(lora["before"], rel=1e-6)  # same base, same tokens
+    assert abs(full["after"] - full["before"]) / full["before"] > 1e-3
+
+
+@pytest.mark.parametrize("mode", ["full", "lora"])
+def test_save_and_reload_give_equal_predictions(tiny_gpt2, tmp_path, mode):
+    data = toy()
+    record = run(cfg(tiny_gpt2, mode=mode, epochs=1), data, store=RunStore(tmp_path))
+    folder = record.artifacts["model_dir"]
+    assert any(p.endswith(".safetensors") for p in __import__("os").listdir(folder))
+    probs = predict_texts(folder, list(data.test.texts))
+    assert np.allclose(probs.numpy(), np.asarray(record.predictions["probs"]), atol=1e-3)
+
+
+def test_settings_out_of_range_are_user_errors():
+    from comparisons.errors import UserError
+
+    for bad in (dict(learning_rate=0), dict(learning_rate=-1e-3), dict(epochs=0), dict(batch_size=0),
+                dict(mode="half"), dict(lora_r=0)):
+        with pytest.raises(UserError):
+            FinetuneConfig(**bad)
