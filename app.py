@@ -291,16 +291,16 @@ def build_rag_tab(data_inputs):
 
 # ---------------------------------------------------------------- Compare, Run all, Try it, Guide
 
-# Run all's defaults. On a CPU the two fine-tunings see a quarter epoch each so that the whole
-# comparison fits in about five minutes (bench/RESULTS.md); on a GPU they train a full epoch.
-_EPOCHS = 1.0 if os.environ.get("TPR_FORCE_CPU") is None and __import__("torch").cuda.is_available() else 0.25
-RUN_ALL = [
-    ("finetune", {"mode": "lora", "epochs": _EPOCHS, "forgetting_tokens": 2048, "n_evals": 2, "curve_size": 64}),
-    ("finetune", {"mode": "full", "epochs": _EPOCHS, "forgetting_tokens": 2048, "n_evals": 2, "curve_size": 64}),
-    ("fewshot", {"selection": "balanced", "shots": 6}),
-    ("fewshot", {"selection": "retrieved", "shots": 6}),
-    ("rag", {"mode": "knn"}),
-]
+def run_all_plan() -> list[tuple[str, dict]]:
+    """Run all's sequence and defaults. On a CPU the two fine-tunings see a quarter epoch each so
+    that the whole comparison fits in about five minutes (bench/RESULTS.md); on a GPU a full epoch."""
+    import torch
+
+    epochs = 1.0 if torch.cuda.is_available() else 0.25
+    tune = {"epochs": epochs, "forgetting_tokens": 2048, "n_evals": 2, "curve_size": 64}
+    return [("finetune", {"mode": "lora", **tune}), ("finetune", {"mode": "full", **tune}),
+            ("fewshot", {"selection": "balanced", "shots": 6}), ("fewshot", {"selection": "retrieved", "shots": 6}),
+            ("rag", {"mode": "knn"})]
 
 
 def build_compare_tab(data_inputs):
@@ -341,8 +341,9 @@ def build_compare_tab(data_inputs):
     def do_run_all(*data_args, request: gr.Request = None, progress=gr.Progress()):
         t0 = time.perf_counter()
         done = []
-        for i, (method, values) in enumerate(RUN_ALL):
-            label = f"{i + 1}/{len(RUN_ALL)} {method} {values.get('mode', values.get('selection', ''))}"
+        plan = run_all_plan()
+        for i, (method, values) in enumerate(plan):
+            label = f"{i + 1}/{len(plan)} {method} {values.get('mode', values.get('selection', ''))}"
             for out in _stream(method, values, data_args, request, progress, lambda e, r: ()):
                 yield (f"**{label}** — {out[0]} · {svc.wait_seconds(t0)}", gr.skip(), gr.skip(), gr.skip(),
                        gr.skip(), gr.skip())

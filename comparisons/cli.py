@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -235,6 +236,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports
     if getattr(args, "json", False) and out is not None:
         print(json.dumps(out, default=str))
     _print_err(f"done in {time.perf_counter() - t0:.1f} s")

@@ -127,7 +127,9 @@ def read_table(path: str | Path, *, max_file_mb: float = DEFAULT_MAX_FILE_MB) ->
             return pd.read_csv(io.StringIO(text), sep="," if fmt == "csv" else "\t", dtype=str,
                                keep_default_na=False, skip_blank_lines=True)
         except pd.errors.ParserError as e:
-            raise UserError(f"{name}: malformed {fmt.upper()} ({e}). Check quoting and the number of fields per row.") from None
+            detail = str(e).strip().replace("Error tokenizing data. C error: ", "")
+            raise UserError(f"{name}: malformed {fmt.upper()} ({detail}). Check quoting and the number of fields "
+                            "per row.") from None
         except pd.errors.EmptyDataError:
             raise UserError(f"{name} holds no data.") from None
     if fmt == "jsonl":
@@ -234,6 +236,7 @@ def _frame(df: pd.DataFrame, text_column: str | None, label_column: str | None, 
     lcol = _find_column(df, label_column, LABEL_COLUMNS, "label", name)
     check(tcol != lcol, f"{name}: the text and label columns are both '{tcol}'.")
     texts = _as_text(df[tcol], tcol, name)
+    check(any(t.strip() for t in texts), f"{name} has no rows with text (column '{tcol}' is empty everywhere).")
     keys = []
     for i, v in enumerate(df[lcol].tolist()):
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from comparisons.config import ConfigBase, in_range, one_of
+from comparisons.errors import UserError
 
 MODES = ("lora", "full")
 # Learning rates per mode: LoRA adapters start at zero and need a larger step than full weights.
@@ -23,15 +24,20 @@ class FinetuneConfig(ConfigBase):
     warmup_ratio: float = 0.1
     seed: int = 42
     eval_steps: int = 0  # 0 -> about `n_evals` evaluations over the run
-    n_evals: int = 4
+    n_evals: int = 3
     patience: int = 0  # early stopping on eval loss after this many worse evaluations; 0 = off
     train_slice: bool = True  # also score a fixed train slice of the curve's eval size (the overfitting gap)
-    curve_size: int = 256  # rows of eval (and of train) scored at each evaluation; 0 = all eval rows.
+    curve_size: int = 128  # rows of eval (and of train) scored at each evaluation; 0 = all eval rows.
     # The curves use a fixed slice so that evaluating stays cheap on a CPU; final metrics use all of eval.
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_targets: str = ""  # comma-separated module names; '' -> per-architecture default
+    # The classifier reads its input in the same shape as a few-shot prompt and its head starts as
+    # the LM's own next-token scores for the label words ("Tweet: ...\nSentiment:" -> " positive"),
+    # so training starts from zero-shot prompting instead of a random head (LM-BFF style).
+    input_template: str = "Tweet: {text}\nSentiment:"
+    head_init: str = "label_words"  # label_words | random
     bf16: bool = True  # used only on CUDA
     torch_compile: bool = False
     eval_batch_size: int = 64
@@ -41,6 +47,9 @@ class FinetuneConfig(ConfigBase):
 
     def __post_init__(self):
         one_of("mode", self.mode, MODES)
+        one_of("head_init", self.head_init, ("label_words", "random"))
+        if "{text}" not in self.input_template:
+            raise UserError("input_template must contain {text}.")
         if self.learning_rate is not None:
             in_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
         in_range("epochs", self.epochs, 0, 100, low_open=True, hint="Train for at least part of an epoch.")

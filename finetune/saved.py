@@ -12,7 +12,8 @@ from comparisons.errors import UserError
 from comparisons.models import device_name
 
 
-def save_classifier(model, tokenizer, folder: Path, mode: str) -> Path:
+def save_classifier(model, tokenizer, folder: Path, mode: str, input_template: str = "{text}",
+                    max_length: int = 128) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
@@ -20,7 +21,8 @@ def save_classifier(model, tokenizer, folder: Path, mode: str) -> Path:
     cfg = model.config if mode == "full" else model.base_model.model.config
     base = getattr(model, "peft_config", {}).get("default")
     meta = {"mode": mode, "num_labels": cfg.num_labels, "label_names": [cfg.id2label[i] for i in range(cfg.num_labels)],
-            "base_model": base.base_model_name_or_path if base is not None else None}
+            "base_model": base.base_model_name_or_path if base is not None else None,
+            "input_template": input_template, "max_length": max_length}
     (folder / "tpr_model.json").write_text(json.dumps(meta, indent=1))
     return folder
 
@@ -53,10 +55,11 @@ def load_saved_classifier(folder: str):
     return model.eval().to(device_name()), tok, meta["label_names"]
 
 
-def predict_texts(folder: str, texts: list[str], max_length: int = 128) -> torch.Tensor:
-    """Label probabilities for raw texts from a saved classifier."""
+def predict_texts(folder: str, texts: list[str]) -> torch.Tensor:
+    """Label probabilities for raw texts from a saved classifier (its own input template)."""
     from .train import TokenizedTweets, predict_logits
 
     model, tok, _ = load_saved_classifier(str(folder))
-    ds = TokenizedTweets(tok, texts, [0] * len(texts), max_length)
+    meta = json.loads((Path(folder) / "tpr_model.json").read_text())
+    ds = TokenizedTweets(tok, texts, [0] * len(texts), meta.get("max_length", 128), meta.get("input_template", "{text}"))
     return torch.softmax(torch.from_numpy(predict_logits(model, ds, tok)), -1)

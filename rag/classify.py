@@ -8,7 +8,7 @@ from comparisons.metrics import classification_metrics
 
 from .index import build_index, search
 
-K_CANDIDATES = (1, 3, 5, 7, 11, 15, 21, 31, 45, 63, 91)
+K_CANDIDATES = (1, 3, 5, 7, 11, 15, 21, 31, 45, 63, 91, 127, 181)
 
 
 def knn_probs(sims: np.ndarray, neighbour_labels: np.ndarray, n_labels: int, k: int) -> np.ndarray:

@@ -29,7 +29,6 @@ def build_index(vectors: np.ndarray, kind: str = "flat", *, seed: int = 42):
         index.cp.seed = seed
         index.train(vectors)
         index.nprobe = min(nlist, 16)
-        index._quantizer = quantizer  # keep the quantizer alive as long as the index
     index.add(vectors)
     return index
 

@@ -1,0 +1,90 @@
+"""Accuracy of each method on the real tweets, with the bundled models on this machine.
+
+    python bench/accuracy.py finetune --mode lora      # 1,000 train / 1,000 test, seed 42
+    python bench/accuracy.py fewshot                   # 300 test tweets: zero-shot, balanced, retrieved (+/- calibration)
+    python bench/accuracy.py rag                       # full train index, all 3,534 test tweets
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from comparisons.data import load_data, subset  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
+
+
+def _row(record, **extra):
+    return {"label": record.label, "status": record.status, "accuracy": round(record.metrics.get("accuracy", 0), 4),
+            "macro_f1": round(record.metrics.get("macro_f1", 0), 4), "seconds": record.timings.get("total_seconds"),
+            **extra}
+
+
+def finetune(args):
+    from finetune import FinetuneConfig, run
+
+    data = subset(load_data(str(SHARED)), 1000, 1000, seed=42)
+    values = json.loads(args.config) if args.config else {}
+    record = run(FinetuneConfig(mode=args.mode, **values), data)
+    return [_row(record, train_seconds=record.timings.get("train_seconds"), fit=record.diagnostics["fit"]["verdict"],
+                 forgetting=record.diagnostics.get("forgetting"), config=values, history=[
+                     h for h in record.history if h["event"] == "eval"])]
+
+
+def fewshot(args):
+    from fewshot import FewshotConfig, run
+
+    data = subset(load_data(str(SHARED)), "all", 300, seed=42)
+    rows = []
+    for kw in ({"shots": 0, "template": "plain"}, {"shots": 0, "template": "chat"},
+               {"shots": 6, "selection": "balanced", "template": "plain"},
+               {"shots": 6, "selection": "balanced", "template": "chat"},
+               {"shots": 6, "selection": "retrieved", "template": "plain"},
+               {"shots": 6, "selection": "retrieved", "template": "chat"},
+               {"shots": 16, "selection": "retrieved", "template": "plain"}):
+        record = run(FewshotConfig(calibrate=True, **kw), data)
+        rows.append(_row(record, settings=kw, calibrated=record.metrics["accuracy"],
+                         uncalibrated=round(record.diagnostics["accuracy_uncalibrated"], 4),
+                         tweets_per_second=record.timings["inference_tweets_per_second"]))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def rag(args):
+    from rag import RagConfig, run
+
+    data = load_data(str(SHARED))
+    rows = []
+    for kw in ({"mode": "knn"}, {"mode": "linear"}):
+        record = run(RagConfig(**kw), data)
+        rows.append(_row(record, settings=kw, k=record.config.get("k_used"), **record.diagnostics["summary"]))
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("method", choices=["finetune", "fewshot", "rag"])
+    p.add_argument("--mode", default="lora")
+    p.add_argument("--config", default="", help="extra finetune settings as JSON")
+    a = p.parse_args()
+    rows = {"finetune": finetune, "fewshot": fewshot, "rag": rag}[a.method](a)
+    out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(), "results": rows}
+    name = a.method + (f"_{a.mode}" if a.method == "finetune" else "")
+    path = ROOT / "bench" / "out" / f"accuracy_{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, default=str))
+    print(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""A real browser (Debian's chromium, driven by Playwright) against `python app.py` on localhost:
+Data -> LoRA fine-tune -> Stop -> few-shot -> RAG -> Compare -> Try it, with tiny settings."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (scripts/setup.sh --test installs it)")
+    pytest.importorskip("playwright")
+    port = _free_port()
+    runs = tmp_path_factory.mktemp("runs")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(port), "TPR_RUNS_DIR": str(runs),
+           "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
+    log = open(tmp_path_factory.mktemp("log") / "app.log", "w")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(240):
+        try:
+            if urllib.request.urlopen(url, timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.5)
+        if proc.poll() is not None:
+            pytest.fail(f"app exited: {Path(log.name).read_text()[-3000:]}")
+    first_page = time.perf_counter() - t0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "startup.json").write_text(json.dumps({"first_page_seconds": round(first_page, 2)}))
+    yield url, runs
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                                          "--disable-component-update", "--disable-sync", "--no-first-run"])
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.goto(app_url[0])
+        pg.get_by_role("tab", name="Data").wait_for(timeout=60_000)
+        yield pg
+        browser.close()
+
+
+def fill(page, label, value):
+    box = page.get_by_label(label, exact=True).first
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def tab(page, name):
+    page.get_by_role("tab", name=name, exact=True).click()
+
+
+def wait_text(page, selector, text, timeout=300):
+    page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout * 1000)
+    return page.locator(selector).inner_text()
+
+
+def test_full_journey(page, app_url):
+    # Data
+    page.get_by_label("Bundled sample").check()
+    fill(page, "Train size", 60)
+    fill(page, "Eval size", 24)
+    page.locator("#load-data").click()
+    overview = wait_text(page, "#data-overview", "rows", 120)
+    assert "train" in overview and "60 rows" in overview and "24 rows" in overview
+    page.screenshot(path=str(SHOTS / "1-data.png"), full_page=True)
+
+    # Fine-tune: a small LoRA run on the bundled model
+    tab(page, "Fine-tune")
+    fill(page, "Epochs", 1)
+    fill(page, "Batch size", 8)
+    page.get_by_text("More settings").click()
+    fill(page, "Forgetting probe tokens (0 = off)", 256)
+    fill(page, "Evaluations per run", 2)
+    page.locator("#ft-start").click()
+    result = wait_text(page, "#ft-result", "accuracy", 600)
+    assert "status **completed**" in result or "completed" in result
+    assert "forgetting" in result
+    page.screenshot(path=str(SHOTS / "2-finetune.png"), full_page=True)
+
+    # Stop during a training leaves a stopped run
+    fill(page, "Epochs", 30)
+    page.locator("#ft-start").click()
+    wait_text(page, "#ft-status", "step", 300)
+    page.locator("#ft-stop").click()
+    result = wait_text(page, "#ft-result", "stopped", 300)
+    assert "stopped" in result
+    page.screenshot(path=str(SHOTS / "3-stopped.png"), full_page=True)
+
+    # Few-shot
+    tab(page, "Few-shot")
+    fill(page, "Shots (k)", 2)
+    page.get_by_label("balanced").check()
+    page.locator("#fs-start").click()
+    result = wait_text(page, "#fs-result", "accuracy", 600)
+    assert "macro-F1" in result
+    page.screenshot(path=str(SHOTS / "4-fewshot.png"), full_page=True)
+
+    # RAG
+    tab(page, "RAG")
+    page.locator("#rag-start").click()
+    result = wait_text(page, "#rag-result", "accuracy", 600)
+    assert "chosen on" in result
+    page.screenshot(path=str(SHOTS / "5-rag.png"), full_page=True)
+
+    # Compare lists every run
+    tab(page, "Compare")
+    page.locator("#compare-refresh").click()
+    page.wait_for_timeout(3000)
+    table = page.locator("#compare-table").inner_text()
+    for label in ("finetune lora", "fewshot k=2 balanced", "rag knn"):
+        assert label in table, table
+    assert "stopped" in table and table.count("completed") >= 3
+    page.screenshot(path=str(SHOTS / "6-compare.png"), full_page=True)
+
+    # Try it
+    tab(page, "Try it")
+    page.locator("#try-text textarea").fill("so happy, best day ever")
+    page.locator("#try-go").click()
+    page.locator("#try-table").filter(has_text="rag knn").wait_for(timeout=300_000)
+    answers = page.locator("#try-table").inner_text()
+    assert "finetune lora" in answers and "fewshot" in answers
+    page.screenshot(path=str(SHOTS / "7-try.png"), full_page=True)
+
+
+def test_bad_upload_shows_an_error_and_the_app_keeps_serving(page, tmp_path):
+    tab(page, "Data")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body,y\nhello,1\n")
+    page.get_by_label("Uploaded file").check()
+    page.locator("input[type=file]").first.set_input_files(str(bad))
+    page.wait_for_timeout(1500)
+    page.locator("#load-data").click()
+    notice = wait_text(page, "#data-notice", "Error", 60)
+    assert "no text column" in notice and "columns found: body, y" in notice
+    page.screenshot(path=str(SHOTS / "8-bad-upload.png"), full_page=True)
+    page.get_by_label("Bundled sample").check()
+    page.locator("#load-data").click()
+    wait_text(page, "#data-overview", "rows", 60)

@@ -1,0 +1,80 @@
+"""The bundled pretrained models and, where ../shared/data is present, the real tweets."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from comparisons.data import load_data, subset
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_cli_data_reports_real_counts_and_leakage(real_tweets):
+    out = subprocess.run([sys.executable, "-m", "comparisons", "data", "--data", str(real_tweets), "--json"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["splits"]["train"]["rows"] == 27480 and report["splits"]["test"]["rows"] == 3534
+    assert report["splits"]["train"]["labels"] == {"negative": 7781, "neutral": 11117, "positive": 8582}
+    assert report["splits"]["test"]["labels"] == {"negative": 1001, "neutral": 1430, "positive": 1103}
+    assert report["leakage"]["n_leaked"] == 26
+
+
+def test_bundled_model_and_embedder_load_offline():
+    from comparisons.models import load_causal_lm, resolve_embedder, resolve_lm
+    from rag.embed import get_embedder
+
+    lm = resolve_lm("auto")
+    assert lm.is_bundled and "Offline" in lm.notice
+    model, tok = load_causal_lm(lm)
+    assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
+    assert tok.pad_token is not None
+    emb = resolve_embedder("auto")
+    assert emb.is_bundled
+    vecs = get_embedder("auto").encode(["i love this", "i hate this", "I love this!"], use_cache=False)
+    assert vecs.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1, atol=1e-4)
+    assert vecs[0] @ vecs[2] > vecs[0] @ vecs[1]
+
+
+def test_explicit_hub_model_offline_is_an_error_not_a_swap():
+    from comparisons.errors import UserError
+    from comparisons.models import resolve_lm
+
+    with pytest.raises(UserError, match="cannot load the model 'gpt2' from the Hub"):
+        resolve_lm("gpt2")
+
+
+def test_short_lora_run_beats_majority_rate(real_tweets, tmp_path):
+    from comparisons.runs import RunStore
+    from finetune import FinetuneConfig, run
+
+    data = subset(load_data(str(real_tweets)), 160, 200, seed=42)
+    record = run(FinetuneConfig(mode="lora", epochs=1, batch_size=16, forgetting_tokens=512, n_evals=1, curve_size=32),
+                 data, store=RunStore(tmp_path))
+    assert record.status == "completed"
+    assert record.metrics["accuracy"] > data.majority_rate() + 0.05, record.metrics
+    f = record.diagnostics["forgetting"]
+    assert f["adapter_disabled_equals_base"] and "WikiText-2" in f["text"]
+
+
+def test_retrieved_calibrated_fewshot_beats_zero_shot(real_tweets):
+    from fewshot import FewshotConfig, run
+
+    data = subset(load_data(str(real_tweets)), "all", 300, seed=42)
+    zero = run(FewshotConfig(shots=0, calibrate=False, template="plain"), data)
+    best = run(FewshotConfig(shots=6, selection="retrieved", calibrate=True, template="plain"), data)
+    assert best.metrics["accuracy"] > zero.metrics["accuracy"] + 0.05, (zero.metrics["accuracy"], best.metrics["accuracy"])
+
+
+def test_knn_beats_majority_by_a_wide_margin_and_hnsw_recall(real_tweets):
+    from rag import RagConfig, run
+    from rag.index import build_index, recall_at_k
+
+    data = subset(load_data(str(real_tweets)), 5000, 500, seed=42)
+    record = run(RagConfig(mode="knn", index="hnsw"), data)
+    assert record.metrics["accuracy"] > data.majority_rate() + 0.15
+    assert record.diagnostics["recall_at_10"] >= 0.95

@@ -1,0 +1,138 @@
+"""Faults: an exception inside a method, CUDA out-of-memory, SIGKILL mid-run and restart, and the
+app's handlers answering bad input with a visible error while the app keeps serving."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from comparisons import service as svc
+from comparisons.data import load_data, subset
+from comparisons.errors import UserError
+from comparisons.runs import RunRecord, RunStore
+from rag.embed import register_embedder
+from tests.conftest import ROOT
+from tests.stand_in import HashEmbedder
+
+register_embedder("test-hash", HashEmbedder)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path / "runs"))
+    s = RunStore(tmp_path / "runs")
+    kept = RunRecord(method="rag", config={}, data={"fingerprint": "x"}, metrics={"accuracy": 0.5}, status="completed")
+    s.save(kept)
+    return s, kept
+
+
+def _drain(gen):
+    last = None
+    for last in gen:
+        pass
+    return last
+
+
+def test_exception_inside_a_method_is_a_failed_record(store, monkeypatch):
+    s, kept = store
+    rag_run = sys.modules["rag.run"]
+    original = rag_run.knn_probs
+
+    def boom(*a, **k):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(rag_run, "knn_probs", boom)
+    data = subset(load_data("sample"), 60, 20, seed=0)
+    events, record, error = _drain(svc.stream_run("rag", {"embedder": "test-hash"}, data, threading.Event(), s))
+    assert record is None and "injected failure" in error
+    failed = [r for r in s.list() if r.status == "failed"]
+    assert len(failed) == 1 and "RuntimeError: injected failure" in failed[0].error
+    assert s.load(kept.run_id).status == "completed"
+    monkeypatch.setattr(rag_run, "knn_probs", original)
+    _, record, error = _drain(svc.stream_run("rag", {"embedder": "test-hash"}, data, threading.Event(), s))
+    assert record.status == "completed" and error is None  # still serving
+
+
+def test_cuda_out_of_memory_suggests_smaller_batch(store, monkeypatch, tiny_gpt2):
+    s, kept = store
+    from transformers import Trainer
+
+    def oom(self, *a, **k):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(Trainer, "train", oom)
+    data = subset(load_data("sample"), 40, 10, seed=0)
+    _, record, error = _drain(svc.stream_run("finetune", {"model": tiny_gpt2, "batch_size": 64, "max_length": 512},
+                                             data, threading.Event(), s))
+    assert "out of memory" in error and "smaller batch size" in error and "64" in error
+    assert [r.status for r in s.list() if r.method == "finetune"] == ["failed"]
+    assert s.load(kept.run_id).status == "completed"
+
+
+def test_bad_setting_from_the_ui_is_a_message_not_a_crash(store):
+    s, _ = store
+    data = subset(load_data("sample"), 40, 10, seed=0)
+    with pytest.raises(UserError, match="learning_rate must be > 0"):
+        _drain(svc.stream_run("finetune", {"learning_rate": -1}, data, threading.Event(), s))
+    with pytest.raises(UserError, match="epochs must be > 0"):
+        _drain(svc.stream_run("finetune", {"epochs": 0}, data, threading.Event(), s))
+
+
+def test_sigkill_mid_run_then_restart_shows_interrupted(tmp_path, tiny_gpt2):
+    runs = tmp_path / "runs"
+    store = RunStore(runs)
+    kept = RunRecord(method="rag", config={}, data={"fingerprint": "x"}, metrics={"accuracy": 0.5}, status="completed")
+    store.save(kept)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "comparisons", "run", "--method", "finetune", "--model", tiny_gpt2,
+                             "--data", "sample", "--epochs", "50", "--batch-size", "4", "--forgetting-tokens", "0",
+                             "--runs-dir", str(runs)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    running = None
+    while time.time() < deadline and running is None:
+        for p in runs.glob("*-finetune-*/record.json"):
+            if json.loads(p.read_text()).get("status") == "running":
+                running = p
+        time.sleep(0.5)
+    assert running is not None, proc.stderr.read() if proc.poll() is not None else "no running record"
+    time.sleep(2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    restarted = RunStore(runs)
+    assert restarted.mark_interrupted() == 1
+    statuses = {r.run_id: r.status for r in restarted.list()}
+    assert statuses[kept.run_id] == "completed"
+    assert statuses[running.parent.name] == "interrupted"
+    assert restarted.load(kept.run_id).to_dict() == kept.to_dict()
+
+
+def test_app_handlers_show_errors_and_keep_serving(tmp_path, monkeypatch):
+    monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path / "runs"))
+    import app
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("body,y\nhello,1\nbye,0\n")
+    out = app.on_load_data(svc.SOURCE_UPLOAD, str(bad), "", "", "10", "5", 42, False)
+    assert out[0].startswith("**Error:**") and "no text column" in out[0]
+    out = app.on_load_data(svc.SOURCE_UPLOAD, None, "", "", "10", "5", 42, False)
+    assert "choose a file to upload first" in out[0]
+    out = app.on_load_data(svc.SOURCE_SAMPLE, None, "", "", "10000", "5", 42, False)
+    assert "larger than the train split" in out[0]
+    out = app.on_load_data(svc.SOURCE_SAMPLE, None, "", "", "60", "20", 42, False)
+    assert out[0].count("Error") == 0 and "60 rows" in out[1]
+    assert isinstance(out[2], pd.DataFrame) and set(out[2]["split"]) == {"train", "test"}
+
+
+def test_ui_reads_no_server_paths():
+    # The UI's sources are the Hub, the bundled sample and uploads; a server path is never a field.
+    sel = svc.selection_from_ui(svc.SOURCE_SAMPLE, "/etc/passwd", "", "", "", "", 1, False)
+    assert sel.source == "sample"
+    sel = svc.selection_from_ui(svc.SOURCE_HUB, "/etc/passwd", "", "", "", "", 1, False)
+    assert sel.source is None

@@ -1,0 +1,141 @@
+import numpy as np
+import pytest
+import torch
+
+from comparisons.data import Split, TweetData, load_data, subset
+from comparisons.errors import UserError
+from fewshot import FewshotClassifier, FewshotConfig, run
+from fewshot.prompts import PromptBuilder
+from fewshot.scoring import calibrate, label_logprobs
+from rag.embed import register_embedder
+from tests.stand_in import HashEmbedder
+
+register_embedder("test-hash", HashEmbedder)
+
+
+def small_data():
+    return subset(load_data("sample", seed=0), 60, 12, seed=0)
+
+
+def clf_for(model, **kw):
+    base = dict(model=model, shots=3, selection="balanced", template="plain", calibrate=False,
+                label_words="bad,ok,good", embedder="test-hash", seed=0)
+    base.update(kw)
+    return FewshotClassifier(FewshotConfig(**base), small_data())
+
+
+def test_plain_prompt_is_exactly_the_expected_text(tiny_gpt2):
+    clf = clf_for(tiny_gpt2)
+    demos = [("i love it", 2), ("so sad", 0)]
+    assert clf.builder.text(demos, "  a new\ntweet ") == (
+        "Classify the sentiment of each tweet as bad, ok, good.\n\n"
+        "Tweet: i love it\nSentiment: good\n\n"
+        "Tweet: so sad\nSentiment: bad\n\n"
+        "Tweet: a new tweet\nSentiment:")
+
+
+def test_chat_prompt_is_exactly_the_expected_text(tiny_llama):
+    clf = clf_for(tiny_llama, template="chat")
+    assert clf.builder.text([("i love it", 2)], "a tweet") == (
+        "<|im_start|>system\nClassify the sentiment of each tweet as bad, ok, good.<|im_end|>\n"
+        "<|im_start|>user\ni love it<|im_end|>\n<|im_start|>assistant\ngood<|im_end|>\n"
+        "<|im_start|>user\na tweet<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_auto_template_picks_chat_only_when_the_model_has_one(tiny_gpt2, tiny_llama):
+    assert clf_for(tiny_gpt2, template="auto").builder.template == "plain"
+    assert clf_for(tiny_llama, template="auto").builder.template == "chat"
+    with pytest.raises(UserError, match="no chat template"):
+        clf_for(tiny_gpt2, template="chat")
+
+
+def test_multi_token_label_score_equals_hand_computed_logprob(tiny_gpt2):
+    clf = clf_for(tiny_gpt2, label_words="very bad,ok,very good")
+    model, tok = clf.model, clf.tokenizer
+    prompt = clf.prompts(["so happy today"], [[0, 1]])[0]
+    scores = label_logprobs(model, [(prompt.prefix, prompt.suffix)], clf.builder.label_ids, pad_id=tok.pad_token_id,
+                            use_cache=False)
+    ids = prompt.ids() + clf.builder.label_ids[2]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([ids])).logits[0].float(), -1)
+    n = len(prompt.ids())
+    expected = sum(logp[n - 1 + j, t].item() for j, t in enumerate(clf.builder.label_ids[2]))
+    assert len(clf.builder.label_ids[2]) == 2
+    assert scores[0, 2].item() == pytest.approx(expected, abs=1e-4)
+
+
+@pytest.mark.parametrize("words", ["bad,ok,good", "very bad,ok,very good"])
+def test_cached_prefix_path_equals_plain_path(tiny_llama, words):
+    clf = clf_for(tiny_llama, label_words=words, shots=4)
+    data = small_data()
+    prompts = clf.prompts(data.test.texts, clf.demonstrations(data.test.texts))
+    pairs = [(p.prefix, p.suffix) for p in prompts]
+    assert len({tuple(p.prefix) for p in prompts}) == 1 and len(prompts[0].prefix) > 20  # one shared prefix
+    cached = label_logprobs(clf.model, pairs, clf.builder.label_ids, pad_id=clf.tokenizer.pad_token_id, use_cache=True,
+                            batch_size=5)
+    plain = label_logprobs(clf.model, pairs, clf.builder.label_ids, pad_id=clf.tokenizer.pad_token_id, use_cache=False,
+                           batch_size=3)
+    assert torch.allclose(cached, plain, atol=1e-4)
+
+
+def test_calibration_divides_out_a_planted_bias():
+    true = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
+    bias = torch.tensor([0.1, 0.1, 0.8])  # the model over-predicts label 2
+    biased = true * bias
+    biased = biased / biased.sum(-1, keepdim=True)
+    fixed = calibrate(biased, bias)
+    assert torch.allclose(fixed, true / true.sum(-1, keepdim=True), atol=1e-6)
+    assert biased.argmax(-1).tolist() == [2, 2, 2] and fixed.argmax(-1).tolist() == [0, 1, 2]
+
+
+def test_retrieved_demonstrations_never_include_the_item_or_a_duplicate(tiny_gpt2):
+    data = small_data()
+    dup = data.train.texts[5]
+    test = Split(data.test.texts + (dup, "  " + dup.upper() + " "), data.test.labels + (0, 0))
+    data2 = TweetData(data.train, test, data.label_names, "t")
+    clf = FewshotClassifier(FewshotConfig(model=tiny_gpt2, shots=8, selection="retrieved", template="plain",
+                                          embedder="test-hash", calibrate=False), data2)
+    demos = clf.demonstrations(list(test.texts))
+    norm = lambda s: " ".join(s.casefold().split())
+    for text, ids in zip(test.texts, demos):
+        assert len(ids) == 8
+        assert all(norm(data.train.texts[i]) != norm(text) for i in ids)
+
+
+def test_retrieved_order_puts_most_similar_last(tiny_gpt2):
+    clf = clf_for(tiny_gpt2, selection="retrieved", shots=4)
+    text = "i love this sunny day"
+    ids = clf.demonstrations([text])[0]
+    sims = clf.retriever.embed([clf.train_texts[i] for i in ids], use_cache=False) @ clf.retriever.embed([text], use_cache=False)[0]
+    assert list(np.argsort(sims)) == [0, 1, 2, 3]
+
+
+def test_over_long_prompts_drop_demonstrations_from_the_front(tiny_gpt2):
+    clf = clf_for(tiny_gpt2, max_length=60, shots=6)
+    demos = [(f"{w} day is so so so", 2) for w in ("awful", "great", "today", "home", "work", "very")]
+    p = clf.builder.build(demos, "a short tweet", share_demos=True)
+    assert p.dropped > 0 and p.n_demos == 6 - p.dropped
+    assert len(p.ids()) + 1 <= 60
+    kept = clf.tokenizer.decode(p.prefix)
+    assert "very" in kept and "awful" not in kept  # the last demonstrations survive
+    huge = clf.builder.build(demos, "word " * 5000, share_demos=True)
+    assert huge.n_demos == 0 and len(huge.ids()) + 1 <= 60
+
+
+def test_run_records_both_accuracies_and_prompt_stats(tiny_gpt2, tmp_path):
+    from comparisons.runs import RunStore
+
+    cfg = FewshotConfig(model=tiny_gpt2, shots=3, selection="balanced", template="plain", calibrate=True, seed=0)
+    record = run(cfg, small_data(), store=RunStore(tmp_path))
+    d = record.diagnostics
+    assert record.status == "completed" and record.metrics["n"] == 12
+    assert d["accuracy_calibrated"] == record.metrics["accuracy"]
+    assert 0 <= d["accuracy_uncalibrated"] <= 1 and d["prompt_tokens_mean"] > 10
+    assert record.trainable_params == 0 and len(d["examples"]) == 5
+
+
+def test_shots_beyond_train_and_wrong_label_words_are_user_errors(tiny_gpt2):
+    with pytest.raises(UserError, match="shots but only"):
+        clf_for(tiny_gpt2, shots=100)
+    with pytest.raises(UserError, match="one label word per label"):
+        clf_for(tiny_gpt2, label_words="a,b")
