@@ -69,8 +69,10 @@ def build_data_tab():
         with gr.Row():
             text_col = gr.Textbox(label="Text column", placeholder="auto: text / sentence / tweet")
             label_col = gr.Textbox(label="Label column", placeholder="auto: label / sentiment / label_text")
-            train_size = gr.Textbox(label="Train size", value="1000", info="a number or 'all'")
-            eval_size = gr.Textbox(label="Eval size", value="300", info="a number or 'all'")
+            train_size = gr.Textbox(label="Train size", value="", elem_id="train-size", placeholder="1000 (or all, if fewer)",
+                                    info="a number or 'all'")
+            eval_size = gr.Textbox(label="Eval size", value="", elem_id="eval-size", placeholder="300 (or all, if fewer)",
+                                   info="a number or 'all'")
             seed = gr.Number(label="Seed", value=42, precision=0)
             drop = gr.Checkbox(label="Drop leaked train rows", value=False)
         load_btn = gr.Button("Load data", variant="primary", elem_id="load-data")
@@ -92,7 +94,7 @@ def on_load_data(*inputs):
     try:
         data = svc.load_selection(svc.selection_from_ui(*inputs))
     except UserError as e:
-        return _err(e), "", None, None, None
+        return _err(e), "", gr.skip(), gr.skip(), gr.skip()
     o = svc.data_overview(data)
     notes = "\n".join(f"> {n}" for n in o["notices"])
     return notes, o["markdown"], o["distribution"], o["lengths"], o["leakage"]
@@ -126,9 +128,9 @@ def build_finetune_tab(data_inputs):
         with gr.Row():
             model = gr.Dropdown(LM_CHOICES, value="auto", label="Model", allow_custom_value=True)
             mode = gr.Radio(["lora", "full"], value="lora", label="Mode")
-            epochs = gr.Number(value=1, label="Epochs")
-            lr = gr.Number(value=None, label="Learning rate", info="empty: 1e-3 LoRA, 3e-5 full")
-            batch = gr.Number(value=16, precision=0, label="Batch size")
+            epochs = gr.Number(value=1, label="Epochs", elem_id="ft-epochs")
+            lr = gr.Number(value=0, label="Learning rate", info="0 = the mode's default: 1e-3 LoRA, 3e-5 full")
+            batch = gr.Number(value=16, precision=0, label="Batch size", elem_id="ft-batch")
         with gr.Accordion("More settings", open=False):
             with gr.Row():
                 max_len = gr.Number(value=128, precision=0, label="Max length (tokens)")
@@ -136,11 +138,11 @@ def build_finetune_tab(data_inputs):
                 wd = gr.Number(value=0.01, label="Weight decay")
                 warm = gr.Number(value=0.1, label="Warmup ratio")
             with gr.Row():
-                n_evals = gr.Number(value=4, precision=0, label="Evaluations per run")
+                n_evals = gr.Number(value=3, precision=0, label="Evaluations per run", elem_id="ft-evals")
                 patience = gr.Number(value=0, precision=0, label="Early-stopping patience (0 = off)")
                 lora_r = gr.Number(value=16, precision=0, label="LoRA r")
                 lora_alpha = gr.Number(value=32, precision=0, label="LoRA alpha")
-                forget = gr.Number(value=4096, precision=0, label="Forgetting probe tokens (0 = off)")
+                forget = gr.Number(value=4096, precision=0, label="Forgetting probe tokens (0 = off)", elem_id="ft-forget")
         with gr.Row():
             start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
             stop = gr.Button("Stop", variant="stop", elem_id="ft-stop")
@@ -159,16 +161,24 @@ def build_finetune_tab(data_inputs):
     def extra(events, record):
         loss, acc = svc.curves([e for e in events if e.get("event") in ("train", "eval")])
         fig = svc.confusion_figure(record) if record is not None and record.metrics else None
-        return loss, acc, fig, _zip_model(record)
+        return _plot(loss), _plot(acc), fig, _zip_model(record)
 
     @on_gpu
     def handler(*args, request: gr.Request = None, progress=gr.Progress()):
         values = dict(zip(names, args[: len(names)]))
+        if values["learning_rate"] in (0, None):
+            values["learning_rate"] = None  # the mode's default
         yield from _stream("finetune", values, args[len(names):], request, progress, extra)
 
-    start.click(handler, fields + data_inputs, [status, result, loss_plot, acc_plot, cm, download], **HEAVY)
+    start.click(handler, fields + data_inputs, [status, result, loss_plot, acc_plot, cm, download], api_name="finetune",
+                **HEAVY)
     stop.click(lambda request=None: svc.session(_session_key(request)).stop.set() or "stopping…",
                None, status, queue=False)
+
+
+def _plot(df: pd.DataFrame):
+    """No update for an empty frame: a Gradio plot first sent no rows never draws later ones."""
+    return df if len(df) else gr.skip()
 
 
 def _zip_model(record):
@@ -188,7 +198,7 @@ def build_fewshot_tab(data_inputs):
                     "the label bias measured on content-free inputs.")
         with gr.Row():
             model = gr.Dropdown(LM_CHOICES, value="auto", label="Model", allow_custom_value=True)
-            shots = gr.Number(value=6, precision=0, label="Shots (k)")
+            shots = gr.Number(value=6, precision=0, label="Shots (k)", elem_id="fs-shots")
             selection = gr.Radio(["random", "balanced", "retrieved"], value="retrieved", label="Demonstrations")
             template = gr.Radio(["plain", "chat", "auto"], value="plain", label="Template")
             calibrate = gr.Checkbox(value=True, label="Calibrate")
@@ -228,7 +238,7 @@ def build_fewshot_tab(data_inputs):
             last = None
             for out in _stream("fewshot", {**values, "shots": k}, args[len(names):], request, progress, extra):
                 last = out
-                yield f"k={k}: {out[0]}", out[1], out[2], out[3], pd.DataFrame(points, columns=["shots", "accuracy", "calibration"])
+                yield f"k={k}: {out[0]}", out[1], out[2], out[3], _plot(pd.DataFrame(points, columns=["shots", "accuracy", "calibration"]))
             record_md = last[1] if last else ""
             if svc.session(_session_key(request)).stop.is_set() or "Error" in record_md:
                 break
@@ -236,9 +246,9 @@ def build_fewshot_tab(data_inputs):
             points.append({"shots": k, "accuracy": rec.metrics.get("accuracy"), "calibration": "calibrated" if values["calibrate"] else "raw"})
             if rec.diagnostics.get("accuracy_uncalibrated") is not None and values["calibrate"]:
                 points.append({"shots": k, "accuracy": rec.diagnostics["accuracy_uncalibrated"], "calibration": "raw"})
-            yield f"k={k} done", last[1], last[2], last[3], pd.DataFrame(points, columns=["shots", "accuracy", "calibration"])
+            yield f"k={k} done", last[1], last[2], last[3], _plot(pd.DataFrame(points, columns=["shots", "accuracy", "calibration"]))
 
-    start.click(handler, fields + data_inputs, [status, result, cm, examples, sweep_plot], **HEAVY)
+    start.click(handler, fields + data_inputs, [status, result, cm, examples, sweep_plot], api_name="fewshot", **HEAVY)
     sweep_btn.click(sweep_handler, fields + data_inputs, [status, result, cm, examples, sweep_plot], **HEAVY)
     stop.click(lambda request=None: svc.session(_session_key(request)).stop.set() or "stopping…", None, status, queue=False)
 
@@ -284,7 +294,7 @@ def build_rag_tab(data_inputs):
         except UserError as e:
             raise gr.Error(str(e))
 
-    start.click(handler, fields + data_inputs, [status, result, cm], **HEAVY)
+    start.click(handler, fields + data_inputs, [status, result, cm], api_name="rag", **HEAVY)
     look.click(show, [query, embedder] + data_inputs, neighbours, concurrency_limit=4)
     stop.click(lambda request=None: svc.session(_session_key(request)).stop.set() or "stopping…", None, status, queue=False)
 
@@ -313,7 +323,8 @@ def build_compare_tab(data_inputs):
             fp = gr.Dropdown([], label="Eval split (fingerprint)", allow_custom_value=True)
         status = gr.Markdown(elem_id="compare-status")
         table = gr.Dataframe(label="Runs", wrap=True, elem_id="compare-table")
-        bars = gr.BarPlot(x="run", y="value", color="metric", title="Accuracy and macro-F1", height=300, x_label_angle=-20)
+        bars = gr.BarPlot(x="run", y="value", color="metric", title="Accuracy and macro-F1", height=340, x_label_angle=-30,
+                          y_lim=[0, 1])
         gallery = gr.Gallery(label="Confusion matrices", columns=3, height=320)
         with gr.Row():
             export = gr.Button("Export CSV / JSON / Markdown")
@@ -328,7 +339,7 @@ def build_compare_tab(data_inputs):
         store = svc.runs_store()
         t, b, figs, chosen, fps = svc.compare_view(store, fingerprint or None)
         images = [_fig_to_png(f) for f in figs]
-        return t, b, images, gr.update(choices=fps, value=chosen), svc.runs_table(store)
+        return t, _plot(b), images, gr.update(choices=fps, value=chosen), svc.runs_table(store)
 
     def do_delete(run_id, fingerprint):
         try:
@@ -384,8 +395,10 @@ def build_try_tab(data_inputs):
             raise gr.Error(str(e))
         return out["table"], pd.DataFrame(out["neighbours"]), out["prompt"]
 
-    go.click(classify, [text] + data_inputs, [answers, neighbours, prompt], concurrency_id="light", concurrency_limit=4)
-    text.submit(classify, [text] + data_inputs, [answers, neighbours, prompt], concurrency_id="light", concurrency_limit=4)
+    go.click(classify, [text] + data_inputs, [answers, neighbours, prompt], api_name="try_it", concurrency_id="light",
+             concurrency_limit=4)
+    text.submit(classify, [text] + data_inputs, [answers, neighbours, prompt], api_visibility="private",
+                concurrency_id="light", concurrency_limit=4)
 
 
 def build_guide_tab():
@@ -407,7 +420,8 @@ def build_demo() -> gr.Blocks:
             view, compare_outputs = build_compare_tab(data_inputs)
             build_try_tab(data_inputs)
             build_guide_tab()
-        load_btn.click(on_load_data, data_inputs, data_outputs, concurrency_id="light", concurrency_limit=4)
+        load_btn.click(on_load_data, data_inputs, data_outputs, api_name="load_data", concurrency_id="light",
+                       concurrency_limit=4)
 
         def find_near(threshold, *args):
             try:

@@ -45,11 +45,10 @@ def fewshot(args):
 
     data = subset(load_data(str(SHARED)), "all", 300, seed=42)
     rows = []
-    for kw in ({"shots": 0, "template": "plain"}, {"shots": 0, "template": "chat"},
+    for kw in ({"shots": 0, "template": "chat"}, {"shots": 0, "template": "plain"},
                {"shots": 6, "selection": "balanced", "template": "plain"},
-               {"shots": 6, "selection": "balanced", "template": "chat"},
-               {"shots": 6, "selection": "retrieved", "template": "plain"},
                {"shots": 6, "selection": "retrieved", "template": "chat"},
+               {"shots": 6, "selection": "retrieved", "template": "plain"},
                {"shots": 16, "selection": "retrieved", "template": "plain"}):
         record = run(FewshotConfig(calibrate=True, **kw), data)
         rows.append(_row(record, settings=kw, calibrated=record.metrics["accuracy"],

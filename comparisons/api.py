@@ -33,6 +33,8 @@ class Selection:
     seed: int = 42
     test_size: float = 0.2
     drop_leaked: bool = False
+    default_train: int = 1000  # used when train_size is None (capped at the split's rows)
+    default_eval: int = 1000
 
     def load(self, max_file_mb: float | None = None) -> TweetData:
         kwargs = {"max_file_mb": max_file_mb} if max_file_mb else {}
@@ -40,16 +42,14 @@ class Selection:
                          test_size=self.test_size, seed=self.seed, **kwargs)
         if self.drop_leaked:
             full, _ = drop_leaked(full)
-        return subset(full, _cap(self.train_size, len(full.train)), _cap(self.eval_size, len(full.test)), self.seed)
+        return subset(full, _cap(self.train_size, len(full.train), self.default_train),
+                      _cap(self.eval_size, len(full.test), self.default_eval), self.seed)
 
 
-DEFAULT_SIZE = 1000
-
-
-def _cap(size, available: int):
+def _cap(size, available: int, default: int):
     """An explicit size larger than the split is an error (data.subset says so); the default is
-    the tutorial's 1,000 rows, or all of a smaller split such as the bundled sample's."""
-    return min(DEFAULT_SIZE, available) if size in (None, "") else size
+    capped at the split, so that it also works on a small dataset such as the bundled sample."""
+    return min(default, available) if size in (None, "") else size
 
 
 def run_method(method: str, config, data: TweetData, *, store: RunStore | None, on_event=None, stop=None) -> RunRecord:

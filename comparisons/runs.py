@@ -84,7 +84,7 @@ class RunRecord:
         if self.method == "fewshot":
             return f"fewshot k={c.get('shots')} {c.get('selection', '')}{' +cal' if c.get('calibrate') else ''}"
         if self.method == "rag":
-            return f"rag {c.get('mode', '')} k={c.get('k')}"
+            return f"rag {c.get('mode', '')} k={c.get('k_used', c.get('k'))}"
         return self.method
 
     def to_dict(self) -> dict:

@@ -62,7 +62,8 @@ def selection_from_ui(source: str, upload: str | None, text_column: str, label_c
         raise UserError(f"seed must be a whole number, got {seed!r}.") from None
     return Selection(source=src, text_column=(text_column or "").strip() or None,
                      label_column=(label_column or "").strip() or None,
-                     train_size=_size(train_size), eval_size=_size(eval_size), seed=seed, drop_leaked=bool(drop_leaked))
+                     train_size=_size(train_size), eval_size=_size(eval_size), seed=seed, drop_leaked=bool(drop_leaked),
+                     default_train=1000, default_eval=300)
 
 
 def _size(v):
@@ -94,10 +95,12 @@ def data_overview(data: TweetData) -> dict:
     leak = leakage_report(data)
     dist = pd.DataFrame([{"split": split, "label": label, "count": n}
                          for split, v in s["splits"].items() for label, n in v["labels"].items()])
-    lengths = pd.DataFrame({"words": [len(t.split()) for t in data.train.texts]})
-    hist_counts, edges = np.histogram(lengths["words"], bins=min(20, max(1, lengths["words"].max())))
-    hist = pd.DataFrame({"words": [f"{int(edges[i])}-{int(edges[i + 1])}" for i in range(len(hist_counts))],
-                         "tweets": hist_counts, "order": range(len(hist_counts))})
+    words = np.asarray([len(t.split()) for t in data.train.texts])
+    width = max(1, int(np.ceil((words.max() + 1) / 20)))  # at most about 20 bars
+    bins = words // width * width
+    values, counts = np.unique(bins, return_counts=True)
+    hist = pd.DataFrame({"words": [f"{v:03d}" if width == 1 else f"{v:03d}-{v + width - 1:03d}" for v in values],
+                         "tweets": counts})
     leak_df = pd.DataFrame(leak["examples"], columns=["test_index", "train_index", "text", "test_label", "train_label"])
     lines = [f"**Source:** {data.source} · **labels:** {', '.join(data.label_names)} · "
              f"**eval split fingerprint:** `{data.fingerprint}`"]
@@ -187,8 +190,13 @@ def curves(history: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             acc.append({"step": h["step"], "value": h["eval_accuracy"], "series": "eval accuracy"})
             if "train_accuracy" in h:
                 acc.append({"step": h["step"], "value": h["train_accuracy"], "series": "train accuracy (slice)"})
-    cols = ["step", "value", "series"]
-    return pd.DataFrame(loss, columns=cols), pd.DataFrame(acc, columns=cols)
+    return _typed(loss), _typed(acc)
+
+
+def _typed(rows: list[dict]) -> pd.DataFrame:
+    """Numeric columns stay numeric even when empty (a plot fixes its axes' types on first data)."""
+    df = pd.DataFrame(rows, columns=["step", "value", "series"])
+    return df.astype({"step": "int64", "value": "float64", "series": "str"})
 
 
 def confusion_figure(record: RunRecord, title: str | None = None):
@@ -241,8 +249,8 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
         lines.append(f"- **fit: {d['fit']['verdict']}** — {d['fit']['reason']} (rule: {d['fit']['rule']})")
     if "forgetting" in d:
         f = d["forgetting"]
-        extra = (f"; adapter disabled {f['after_adapter_disabled']:.2f} (equals base: {f['adapter_disabled_equals_base']})"
-                 if "after_adapter_disabled" in f else "")
+        extra = (f"; with the adapter disabled the model equals the base: {f['adapter_disabled_equals_base']}"
+                 if "adapter_disabled_equals_base" in f else "")
         lines.append(f"- **forgetting**: perplexity on {f['text']} ({f['tokens']} tokens) {f['before']:.2f} → "
                      f"{f['after']:.2f} (×{f['ratio']:.3f}){extra}")
     if "accuracy_uncalibrated" in d and d.get("accuracy_uncalibrated") is not None:
@@ -266,7 +274,8 @@ def compare_view(store: RunStore, fingerprint: str | None = None):
     records = store.list()
     rows, fp, fps = comparison_rows(records, fingerprint or None)
     table = pd.DataFrame(rows)
-    bars = pd.DataFrame([{"run": f"{r['label']} [{r['run_id'][-6:]}]", "metric": metric, "value": r[metric]}
+    # One bar per (run, metric), side by side: the metric is part of the bar's name.
+    bars = pd.DataFrame([{"run": f"{r['label']} [{r['run_id'][-6:]}] {metric}", "metric": metric, "value": r[metric]}
                          for r in rows for metric in ("accuracy", "macro_f1") if r[metric] is not None],
                         columns=["run", "metric", "value"])
     chosen, _ = comparable(records, fp)

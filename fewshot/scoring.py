@@ -3,6 +3,9 @@
 Every prompt is a (prefix, suffix) pair of token ids. Items that share a prefix (the same
 demonstrations) encode it once and reuse its KV cache; only suffixes and label tokens are run per
 item. The plain path runs prefix + suffix + label in full; both give the same numbers.
+
+Rows are left-padded so that they all end in the same column: the LM head then runs on the last
+few positions only (`logits_to_keep`), which on a 49k-token vocabulary is a large share of the work.
 """
 from __future__ import annotations
 
@@ -13,32 +16,41 @@ import torch
 
 
 @torch.no_grad()
-def _forward(model, rows: list[list[int]], pad_id: int, cache=None, prefix_len: int = 0):
-    """Right-padded forward pass of `rows`, optionally after a cached prefix. Returns log-softmax."""
+def _forward(model, rows: list[list[int]], pad_id: int, keep: int, cache=None, prefix_len: int = 0) -> torch.Tensor:
+    """Left-padded forward pass of `rows`, optionally after a cached prefix; log-probs of the last
+    `keep` positions, [n_rows, keep, vocab]."""
     device = next(model.parameters()).device
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), prefix_len + width), dtype=torch.long)
     mask[:, :prefix_len] = 1
     for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, prefix_len: prefix_len + len(r)] = 1
-    positions = torch.arange(prefix_len, prefix_len + width).unsqueeze(0).expand(len(rows), -1)
+        ids[i, width - len(r):] = torch.tensor(r)
+        mask[i, prefix_len + width - len(r):] = 1
+    # Real tokens continue the prefix's positions; pads get any position (they are masked out).
+    positions = (prefix_len + mask[:, prefix_len:].cumsum(-1) - 1).clamp_min(prefix_len)
     kwargs = {}
     if cache is not None:
         batch_cache = copy.deepcopy(cache)
         batch_cache.batch_repeat_interleave(len(rows))
         kwargs["past_key_values"] = batch_cache
-    out = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                use_cache=cache is not None, **kwargs)
-    return torch.log_softmax(out.logits.float(), dim=-1).cpu()
+    out = _call(model, keep, input_ids=ids.to(device), attention_mask=mask.to(device),
+                position_ids=positions.to(device), use_cache=cache is not None, **kwargs)
+    return torch.log_softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
+
+
+def _call(model, keep: int, **kwargs):
+    """Forward with `logits_to_keep` where the architecture supports it (most causal LMs do)."""
+    try:
+        return model(logits_to_keep=keep, **kwargs)
+    except TypeError:
+        return model(**kwargs)
 
 
 @torch.no_grad()
 def _prefix_cache(model, prefix: list[int]):
     device = next(model.parameters()).device
-    ids = torch.tensor([prefix], device=device)
-    return model(input_ids=ids, use_cache=True).past_key_values
+    return _call(model, 1, input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
 
 
 def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: list[list[int]], *, pad_id: int,
@@ -56,7 +68,7 @@ def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: li
         cached = use_cache and bool(prefix)
         cache = _prefix_cache(model, list(prefix)) if cached else None
         # Rows: one per item when every label is one token (read the next-token distribution),
-        # else one per (item, label) with the label's tokens appended.
+        # else one per (item, label) with the label's tokens but its last appended.
         jobs = [(i, None) for i in members] if single else [(i, j) for i in members for j in range(n_labels)]
         jobs.sort(key=lambda job: len(prompts[job[0]][1]))  # similar lengths batch with little padding
         for start in range(0, len(jobs), batch_size):
@@ -68,18 +80,17 @@ def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: li
                 pre, suf = prompts[i]
                 body = list(suf) if cached else list(pre) + list(suf)
                 rows.append(body if j is None else body + labels[j][:-1])
-            logp = _forward(model, rows, pad_id, cache, len(prefix) if cached else 0)
+            keep = 1 if single else max(len(labels[j]) for _, j in chunk)
+            logp = _forward(model, rows, pad_id, keep, cache, len(prefix) if cached else 0)
             for r, (i, j) in enumerate(chunk):
-                pre, suf = prompts[i]
-                n_ctx = len(suf) if cached else len(pre) + len(suf)
                 if j is None:
-                    result[i] = logp[r, n_ctx - 1, [l[0] for l in labels]]
+                    result[i] = logp[r, -1, [l[0] for l in labels]]
                 else:
                     toks = labels[j]
-                    pos = torch.arange(n_ctx - 1, n_ctx - 1 + len(toks))
-                    total = logp[r, pos, toks].sum()
+                    # The label's tokens are predicted at the row's last len(toks) positions.
+                    total = logp[r, keep - len(toks):, :].gather(-1, torch.tensor(toks)[:, None]).sum()
                     result[i, j] = total / len(toks) if length_normalise else total
-            done += len({i for i, _ in chunk}) if not single else len(chunk)
+            done += len(chunk) if single else len({i for i, _ in chunk})
             if on_batch is not None:
                 on_batch(min(done, len(prompts)))
     return result

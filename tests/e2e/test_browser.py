@@ -69,8 +69,8 @@ def page(app_url):
         browser.close()
 
 
-def fill(page, label, value):
-    box = page.get_by_label(label, exact=True).first
+def fill(page, elem_id, value):
+    box = page.locator(f"#{elem_id} textarea, #{elem_id} input").first
     box.fill(str(value))
     box.press("Tab")
 
@@ -80,15 +80,25 @@ def tab(page, name):
 
 
 def wait_text(page, selector, text, timeout=300):
-    page.locator(selector).filter(has_text=text).first.wait_for(timeout=timeout * 1000)
-    return page.locator(selector).inner_text()
+    """Wait until the element shows `text`; fail at once if it shows an error instead."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        content = page.locator(selector).inner_text()
+        if text in content:
+            return content
+        if "Error" in content and text != "Error":
+            page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+            pytest.fail(f"{selector} shows an error: {content[:500]}")
+        page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)
+    pytest.fail(f"{selector} did not show {text!r} within {timeout} s: {page.locator(selector).inner_text()[:500]}")
 
 
 def test_full_journey(page, app_url):
     # Data
     page.get_by_label("Bundled sample").check()
-    fill(page, "Train size", 60)
-    fill(page, "Eval size", 24)
+    fill(page, "train-size", 60)
+    fill(page, "eval-size", 24)
     page.locator("#load-data").click()
     overview = wait_text(page, "#data-overview", "rows", 120)
     assert "train" in overview and "60 rows" in overview and "24 rows" in overview
@@ -96,11 +106,11 @@ def test_full_journey(page, app_url):
 
     # Fine-tune: a small LoRA run on the bundled model
     tab(page, "Fine-tune")
-    fill(page, "Epochs", 1)
-    fill(page, "Batch size", 8)
+    fill(page, "ft-epochs", 1)
+    fill(page, "ft-batch", 8)
     page.get_by_text("More settings").click()
-    fill(page, "Forgetting probe tokens (0 = off)", 256)
-    fill(page, "Evaluations per run", 2)
+    fill(page, "ft-forget", 256)
+    fill(page, "ft-evals", 2)
     page.locator("#ft-start").click()
     result = wait_text(page, "#ft-result", "accuracy", 600)
     assert "status **completed**" in result or "completed" in result
@@ -108,7 +118,7 @@ def test_full_journey(page, app_url):
     page.screenshot(path=str(SHOTS / "2-finetune.png"), full_page=True)
 
     # Stop during a training leaves a stopped run
-    fill(page, "Epochs", 30)
+    fill(page, "ft-epochs", 30)
     page.locator("#ft-start").click()
     wait_text(page, "#ft-status", "step", 300)
     page.locator("#ft-stop").click()
@@ -118,7 +128,7 @@ def test_full_journey(page, app_url):
 
     # Few-shot
     tab(page, "Few-shot")
-    fill(page, "Shots (k)", 2)
+    fill(page, "fs-shots", 2)
     page.get_by_label("balanced").check()
     page.locator("#fs-start").click()
     result = wait_text(page, "#fs-result", "accuracy", 600)
@@ -137,7 +147,7 @@ def test_full_journey(page, app_url):
     page.locator("#compare-refresh").click()
     page.wait_for_timeout(3000)
     table = page.locator("#compare-table").inner_text()
-    for label in ("finetune lora", "fewshot k=2 balanced", "rag knn"):
+    for label in ("finetune lora", "fewshot k=2 balanced", "rag knn k="):
         assert label in table, table
     assert "stopped" in table and table.count("completed") >= 3
     page.screenshot(path=str(SHOTS / "6-compare.png"), full_page=True)
@@ -146,7 +156,7 @@ def test_full_journey(page, app_url):
     tab(page, "Try it")
     page.locator("#try-text textarea").fill("so happy, best day ever")
     page.locator("#try-go").click()
-    page.locator("#try-table").filter(has_text="rag knn").wait_for(timeout=300_000)
+    page.locator("#try-table").filter(has_text="rag knn k=").wait_for(timeout=300_000)
     answers = page.locator("#try-table").inner_text()
     assert "finetune lora" in answers and "fewshot" in answers
     page.screenshot(path=str(SHOTS / "7-try.png"), full_page=True)
