@@ -105,8 +105,13 @@ class FewshotClassifier:
             out.append([i for i in self.shared if normalise_text(self.train_texts[i]) != norm])
         return out
 
+    def _share(self) -> bool:
+        """Put the demonstrations in the cached prefix? Yes when items share them; for retrieved
+        ones only with calibration, whose content-free prompts reuse each item's prefix."""
+        return self.config.selection != "retrieved" or self.config.calibrate
+
     def prompts(self, texts, demos: list[list[int]]):
-        share = self.config.selection != "retrieved"
+        share = self._share()
         return [self.builder.build([(self.train_texts[i], int(self.train_labels[i])) for i in d], t, share)
                 for t, d in zip(texts, demos)]
 
@@ -125,17 +130,18 @@ class FewshotClassifier:
         demos = self.demonstrations(texts, query_vectors)
         prompts = self.prompts(texts, demos)
         n = len(texts)
-        report = (lambda done: on_progress(done, n)) if on_progress else None
-        probs = normalise(self._logprobs(prompts, report, stop))
+        # Content-free inputs under each prompt's own demonstrations, scored in the same pass so
+        # that they reuse the prompt's cached prefix (shared demonstrations: three prompts in all).
+        unique = list(dict.fromkeys(tuple(d) for d in demos)) if self.config.calibrate else []
+        cf_prompts = [p for d in unique for p in self.prompts(list(CONTENT_FREE), [list(d)] * len(CONTENT_FREE))]
+        report = (lambda done: on_progress(min(done, n), n)) if on_progress else None
+        scores = self._logprobs(prompts + cf_prompts, report, stop)
         if stop is not None and stop.is_set():
             raise InterruptedError("stopped")
+        probs = normalise(scores[:n])
         cal = probs
         if self.config.calibrate:
-            # Content-free inputs under each prompt's own demonstrations; shared demonstrations
-            # make these three prompts in all (their prefix is cached like the rest).
-            unique = list(dict.fromkeys(tuple(d) for d in demos))
-            cf_prompts = [p for d in unique for p in self.prompts(list(CONTENT_FREE), [list(d)] * len(CONTENT_FREE))]
-            cf = normalise(self._logprobs(cf_prompts, None, stop)).view(len(unique), len(CONTENT_FREE), -1).mean(1)
+            cf = normalise(scores[n:]).view(len(unique), len(CONTENT_FREE), -1).mean(1)
             row_of = {d: i for i, d in enumerate(unique)}
             cal = calibrate(probs, cf[[row_of[tuple(d)] for d in demos]])
         return {"probs": cal.numpy(), "probs_uncalibrated": probs.numpy(), "demos": demos,

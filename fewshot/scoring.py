@@ -16,26 +16,23 @@ import torch
 
 
 @torch.no_grad()
-def _forward(model, rows: list[list[int]], pad_id: int, keep: int, cache=None, prefix_len: int = 0) -> torch.Tensor:
-    """Left-padded forward pass of `rows`, optionally after a cached prefix; log-probs of the last
-    `keep` positions, [n_rows, keep, vocab]."""
+def _forward(model, rows: list[list[int]], pad_id: int, keep: int, cache=None, prefix_mask=None) -> torch.Tensor:
+    """Left-padded forward pass of `rows`, optionally after cached prefixes (`prefix_mask`: one row
+    per row, 1 on real prefix tokens). Log-probs of the last `keep` positions, [n_rows, keep, vocab]."""
     device = next(model.parameters()).device
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), prefix_len + width), dtype=torch.long)
-    mask[:, :prefix_len] = 1
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
         ids[i, width - len(r):] = torch.tensor(r)
-        mask[i, prefix_len + width - len(r):] = 1
-    # Real tokens continue the prefix's positions; pads get any position (they are masked out).
-    positions = (prefix_len + mask[:, prefix_len:].cumsum(-1) - 1).clamp_min(prefix_len)
-    kwargs = {}
-    if cache is not None:
-        batch_cache = copy.deepcopy(cache)
-        batch_cache.batch_repeat_interleave(len(rows))
-        kwargs["past_key_values"] = batch_cache
-    out = _call(model, keep, input_ids=ids.to(device), attention_mask=mask.to(device),
-                position_ids=positions.to(device), use_cache=cache is not None, **kwargs)
+        mask[i, width - len(r):] = 1
+    start = prefix_mask.sum(1, keepdim=True) if prefix_mask is not None else torch.zeros((len(rows), 1), dtype=torch.long)
+    # Real tokens continue their own prefix's positions; pads get any position (they are masked out).
+    positions = (start + mask.cumsum(-1) - 1).clamp_min(0)
+    full_mask = torch.cat([prefix_mask, mask], 1) if prefix_mask is not None else mask
+    out = _call(model, keep, input_ids=ids.to(device), attention_mask=full_mask.to(device),
+                position_ids=positions.to(device), use_cache=cache is not None,
+                **({"past_key_values": cache} if cache is not None else {}))
     return torch.log_softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
 
 
@@ -48,9 +45,35 @@ def _call(model, keep: int, **kwargs):
 
 
 @torch.no_grad()
-def _prefix_cache(model, prefix: list[int]):
+def _prefix_cache(model, prefixes: list[tuple]):
+    """KV cache of several prefixes at once (left-padded), and their masks."""
     device = next(model.parameters()).device
-    return _call(model, 1, input_ids=torch.tensor([prefix], device=device), use_cache=True).past_key_values
+    width = max(len(p) for p in prefixes)
+    ids = torch.zeros((len(prefixes), width), dtype=torch.long)
+    mask = torch.zeros((len(prefixes), width), dtype=torch.long)
+    for i, p in enumerate(prefixes):
+        ids[i, width - len(p):] = torch.tensor(p)
+        mask[i, width - len(p):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp_min(0)
+    out = _call(model, 1, input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
+                use_cache=True)
+    return out.past_key_values, mask
+
+
+def _packs(groups: list[tuple[tuple, list]], batch_size: int):
+    """Pack groups (prefix, jobs) into forward passes of about `batch_size` rows: a large group is
+    split across passes (its prefix repeated from one cache), small groups share a pass."""
+    pack, rows = [], 0
+    for prefix, jobs in groups:
+        for start in range(0, len(jobs), batch_size):
+            part = jobs[start: start + batch_size]
+            if pack and rows + len(part) > batch_size:
+                yield pack
+                pack, rows = [], 0
+            pack.append((prefix, part))
+            rows += len(part)
+    if pack:
+        yield pack
 
 
 def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: list[list[int]], *, pad_id: int,
@@ -60,39 +83,54 @@ def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: li
     n_labels = len(labels)
     single = all(len(l) == 1 for l in labels)
     result = torch.zeros(len(prompts), n_labels)
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    by_prefix: dict[tuple, list] = defaultdict(list)
     for i, (prefix, _) in enumerate(prompts):
-        groups[tuple(prefix) if use_cache else ()].append(i)
-    done = 0
-    for prefix, members in groups.items():
-        cached = use_cache and bool(prefix)
-        cache = _prefix_cache(model, list(prefix)) if cached else None
+        key = tuple(prefix) if use_cache else ()
         # Rows: one per item when every label is one token (read the next-token distribution),
         # else one per (item, label) with the label's tokens but its last appended.
-        jobs = [(i, None) for i in members] if single else [(i, j) for i in members for j in range(n_labels)]
-        jobs.sort(key=lambda job: len(prompts[job[0]][1]))  # similar lengths batch with little padding
-        for start in range(0, len(jobs), batch_size):
-            if stop is not None and stop.is_set():
-                return result[:0]
-            chunk = jobs[start: start + batch_size]
-            rows = []
-            for i, j in chunk:
+        by_prefix[key] += [(i, None)] if single else [(i, j) for j in range(n_labels)]
+    groups = sorted(by_prefix.items(), key=lambda g: len(g[0]))  # similar prefix lengths pad little
+    for _, jobs in groups:
+        jobs.sort(key=lambda job: len(prompts[job[0]][1]))
+    done = 0
+    cache_of: dict[tuple, tuple] = {}
+    for pack in _packs(groups, batch_size):
+        if stop is not None and stop.is_set():
+            return result[:0]
+        cached = use_cache and all(prefix for prefix, _ in pack)
+        rows, owners, keys = [], [], []
+        for prefix, part in pack:
+            for i, j in part:
                 pre, suf = prompts[i]
                 body = list(suf) if cached else list(pre) + list(suf)
                 rows.append(body if j is None else body + labels[j][:-1])
-            keep = 1 if single else max(len(labels[j]) for _, j in chunk)
-            logp = _forward(model, rows, pad_id, keep, cache, len(prefix) if cached else 0)
-            for r, (i, j) in enumerate(chunk):
-                if j is None:
-                    result[i] = logp[r, -1, [l[0] for l in labels]]
-                else:
-                    toks = labels[j]
-                    # The label's tokens are predicted at the row's last len(toks) positions.
-                    total = logp[r, keep - len(toks):, :].gather(-1, torch.tensor(toks)[:, None]).sum()
-                    result[i, j] = total / len(toks) if length_normalise else total
-            done += len(chunk) if single else len({i for i, _ in chunk})
-            if on_batch is not None:
-                on_batch(min(done, len(prompts)))
+                owners.append((i, j))
+                keys.append(prefix)
+        cache, prefix_mask = None, None
+        if cached:
+            distinct = list(dict.fromkeys(keys))
+            if len(distinct) == 1 and distinct[0] in cache_of:  # a large group's later passes
+                base, base_mask = cache_of[distinct[0]]
+            else:
+                base, base_mask = _prefix_cache(model, distinct)
+                cache_of = {distinct[0]: (base, base_mask)} if len(distinct) == 1 else {}
+            index = torch.tensor([distinct.index(k) for k in keys])
+            cache = copy.deepcopy(base)
+            cache.batch_select_indices(index)
+            prefix_mask = base_mask[index]
+        keep = 1 if single else max(len(labels[j]) for _, j in owners)
+        logp = _forward(model, rows, pad_id, keep, cache, prefix_mask)
+        for r, (i, j) in enumerate(owners):
+            if j is None:
+                result[i] = logp[r, -1, [l[0] for l in labels]]
+            else:
+                toks = labels[j]
+                # The label's tokens are predicted at the row's last len(toks) positions.
+                total = logp[r, keep - len(toks):, :].gather(-1, torch.tensor(toks)[:, None]).sum()
+                result[i, j] = total / len(toks) if length_normalise else total
+        done += len({i for i, _ in owners})
+        if on_batch is not None:
+            on_batch(min(done, len(prompts)))
     return result
 
 

@@ -139,3 +139,18 @@ def test_shots_beyond_train_and_wrong_label_words_are_user_errors(tiny_gpt2):
         clf_for(tiny_gpt2, shots=100)
     with pytest.raises(UserError, match="one label word per label"):
         clf_for(tiny_gpt2, label_words="a,b")
+
+
+@pytest.mark.parametrize("words", ["bad,ok,good", "very bad,ok,very good"])
+def test_batched_distinct_prefixes_equal_plain_path(tiny_llama, words):
+    # Retrieved demonstrations with calibration: every item has its own cached prefix, several
+    # prefixes of different lengths share one left-padded forward pass.
+    clf = clf_for(tiny_llama, label_words=words, shots=3, selection="retrieved", calibrate=True)
+    texts = small_data().test.texts
+    prompts = clf.prompts(texts, clf.demonstrations(texts))
+    pairs = [(p.prefix, p.suffix) for p in prompts]
+    assert len({tuple(p.prefix) for p in prompts}) > 5 and len({len(p.prefix) for p in prompts}) > 1
+    kw = dict(pad_id=clf.tokenizer.pad_token_id, batch_size=7)
+    cached = label_logprobs(clf.model, pairs, clf.builder.label_ids, use_cache=True, **kw)
+    plain = label_logprobs(clf.model, pairs, clf.builder.label_ids, use_cache=False, **kw)
+    assert torch.allclose(cached, plain, atol=1e-4)
