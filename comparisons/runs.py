@@ -205,9 +205,10 @@ class PeakMemory:
         import psutil
 
         proc = psutil.Process()
-        while not self._stop.is_set():
+        while True:  # at least one sample, however short the run
             self.peak_rss = max(self.peak_rss, proc.memory_info().rss)
-            self._stop.wait(self.interval)
+            if self._stop.wait(self.interval):
+                break
 
     def __enter__(self):
         import torch

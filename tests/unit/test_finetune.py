@@ -22,8 +22,10 @@ def toy(n_repeat=6):
 
 
 def cfg(model, **kw):
+    # Tiny 2-layer models learn the toy set from the words themselves; the prompt-shaped input and
+    # label-word head (defaults for pretrained models) have nothing pretrained to build on here.
     base = dict(model=model, epochs=3, batch_size=8, learning_rate=5e-3, eval_steps=3, curve_size=0,
-                forgetting_tokens=0, warmup_ratio=0.0, seed=0)
+                forgetting_tokens=0, warmup_ratio=0.0, seed=0, input_template="{text}", head_init="random")
     base.update(kw)
     return FinetuneConfig(**base)
 
@@ -131,3 +133,19 @@ def test_settings_out_of_range_are_user_errors():
                 dict(mode="half"), dict(lora_r=0)):
         with pytest.raises(UserError):
             FinetuneConfig(**bad)
+
+
+def test_label_word_head_starts_as_zero_shot_scores(tiny_gpt2):
+    from comparisons.models import load_causal_lm, load_classifier, resolve_lm
+    from finetune.train import init_head_from_label_words
+
+    resolved = resolve_lm(tiny_gpt2)
+    clf, tok = load_classifier(resolved, 2, ["bad", "good"], dtype=torch.float32)
+    init_head_from_label_words(clf, resolved, tok, ["bad", "good"])
+    lm, _ = load_causal_lm(resolved)
+    ids = torch.tensor([tok("so happy today", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        lm_logits = lm(ids).logits[0, -1]
+        clf_logits = clf(ids).logits[0]
+    label_ids = [tok(" bad", add_special_tokens=False)["input_ids"][0], tok(" good", add_special_tokens=False)["input_ids"][0]]
+    assert torch.allclose(clf_logits, lm_logits[label_ids], atol=1e-4)
