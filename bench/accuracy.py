@@ -48,8 +48,7 @@ def fewshot(args):
     for kw in ({"shots": 0, "template": "chat"}, {"shots": 0, "template": "plain"},
                {"shots": 6, "selection": "balanced", "template": "plain"},
                {"shots": 6, "selection": "retrieved", "template": "chat"},
-               {"shots": 6, "selection": "retrieved", "template": "plain"},
-               {"shots": 16, "selection": "retrieved", "template": "plain"}):
+               {"shots": 6, "selection": "retrieved", "template": "plain"}):
         record = run(FewshotConfig(calibrate=True, **kw), data)
         rows.append(_row(record, settings=kw, calibrated=record.metrics["accuracy"],
                          uncalibrated=round(record.diagnostics["accuracy_uncalibrated"], 4),

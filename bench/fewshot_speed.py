@@ -44,6 +44,7 @@ def main():
     p.add_argument("--shots", type=int, default=6)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--templates", default="plain,chat")
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "fewshot_speed.json"))
     a = p.parse_args()
     source = str(SHARED) if SHARED.exists() else "sample"
@@ -51,7 +52,7 @@ def main():
     texts = list(data.test.texts)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(),
               "torch_threads": torch.get_num_threads(), "tweets": len(texts), "shots": a.shots, "data": source}
-    for template in ("plain", "chat"):
+    for template in a.templates.split(","):
         clf = FewshotClassifier(FewshotConfig(shots=a.shots, selection="balanced", template=template, calibrate=False,
                                               batch_size=a.batch_size), data)
         # Interleave the two paths so that machine noise hits both alike; report medians.

@@ -57,7 +57,7 @@ class Embedder:
         key = hashlib.sha256(f"{self.name}|{self.backend}".encode()).hexdigest()[:12]
         return self.cache_dir / f"{key}-{texts_fingerprint(texts)}.npy"
 
-    def encode(self, texts, *, batch_size: int = 128, use_cache: bool = True, on_progress=None, stop=None) -> np.ndarray:
+    def encode(self, texts, *, batch_size: int = 32, use_cache: bool = True, on_progress=None, stop=None) -> np.ndarray:
         texts = list(texts)
         path = self._cache_path(texts)
         t0 = time.perf_counter()
