@@ -302,14 +302,17 @@ def build_rag_tab(data_inputs):
 # ---------------------------------------------------------------- Compare, Run all, Try it, Guide
 
 def run_all_plan() -> list[tuple[str, dict]]:
-    """Run all's sequence and defaults. On a CPU the two fine-tunings see a quarter epoch each so
-    that the whole comparison fits in about five minutes (bench/RESULTS.md); on a GPU a full epoch."""
+    """Run all's sequence and defaults. On a CPU the two fine-tunings see an eighth of an epoch and
+    retrieved few-shot uses 2 demonstrations, so that the whole comparison takes about five minutes
+    (bench/RESULTS.md); on a GPU, a full epoch and 6 demonstrations."""
     import torch
 
-    epochs = 1.0 if torch.cuda.is_available() else 0.25
-    tune = {"epochs": epochs, "forgetting_tokens": 2048, "n_evals": 2, "curve_size": 64}
+    gpu = torch.cuda.is_available()
+    tune = {"epochs": 1.0 if gpu else 0.125, "forgetting_tokens": 16384 if gpu else 1024, "n_evals": 3 if gpu else 1,
+            "curve_size": 128 if gpu else 64}
     return [("finetune", {"mode": "lora", **tune}), ("finetune", {"mode": "full", **tune}),
-            ("fewshot", {"selection": "balanced", "shots": 6}), ("fewshot", {"selection": "retrieved", "shots": 6}),
+            ("fewshot", {"selection": "balanced", "shots": 6}),
+            ("fewshot", {"selection": "retrieved", "shots": 6 if gpu else 2}),
             ("rag", {"mode": "knn"})]
 
 

@@ -47,7 +47,6 @@ def fewshot(args):
     rows = []
     for kw in ({"shots": 0, "template": "chat"}, {"shots": 0, "template": "plain"},
                {"shots": 6, "selection": "balanced", "template": "plain"},
-               {"shots": 6, "selection": "retrieved", "template": "chat"},
                {"shots": 6, "selection": "retrieved", "template": "plain"}):
         record = run(FewshotConfig(calibrate=True, **kw), data)
         rows.append(_row(record, settings=kw, calibrated=record.metrics["accuracy"],
