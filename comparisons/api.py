@@ -36,12 +36,18 @@ class Selection:
     default_train: int = 1000  # used when train_size is None (capped at the split's rows)
     default_eval: int = 1000
 
-    def load(self, max_file_mb: float | None = None) -> TweetData:
+    def load_full(self, max_file_mb: float | None = None) -> TweetData:
+        """Both splits in full (leaked train rows dropped if asked)."""
         kwargs = {"max_file_mb": max_file_mb} if max_file_mb else {}
         full = load_data(self.source, text_column=self.text_column or None, label_column=self.label_column or None,
                          test_size=self.test_size, seed=self.seed, **kwargs)
         if self.drop_leaked:
             full, _ = drop_leaked(full)
+        return full
+
+    def load(self, max_file_mb: float | None = None) -> TweetData:
+        """The seeded, stratified subsets every method of one comparison uses."""
+        full = self.load_full(max_file_mb)
         return subset(full, _cap(self.train_size, len(full.train), self.default_train),
                       _cap(self.eval_size, len(full.test), self.default_eval), self.seed)
 

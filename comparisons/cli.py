@@ -126,7 +126,7 @@ def cmd_data(args) -> dict:
     from .data import leakage_report, summary
 
     sel = _selection(args)
-    data = _load_full(sel, args.max_file_mb)
+    data = sel.load_full(args.max_file_mb)
     tokenizer = None
     if args.tokenizer and args.tokenizer != "none":
         from .models import load_tokenizer_for, resolve_lm
@@ -151,17 +151,6 @@ def cmd_data(args) -> dict:
         for ex in lk["examples"][:5]:
             print(f"  {ex['text'].strip()[:80]!r} (test {ex['test_label']}, train {ex['train_label']})")
     return out
-
-
-def _load_full(sel, max_file_mb):
-    from .data import drop_leaked, load_data
-
-    kwargs = {"max_file_mb": max_file_mb} if max_file_mb else {}
-    data = load_data(sel.source, text_column=sel.text_column, label_column=sel.label_column,
-                     test_size=sel.test_size, seed=sel.seed, **kwargs)
-    if sel.drop_leaked:
-        data, _ = drop_leaked(data)
-    return data
 
 
 def _method_values(args) -> dict:
