@@ -303,8 +303,9 @@ def build_rag_tab(data_inputs):
 
 def run_all_plan() -> list[tuple[str, dict]]:
     """Run all's sequence and defaults. On a CPU the two fine-tunings see an eighth of an epoch and
-    retrieved few-shot uses 2 demonstrations, so that the whole comparison takes about five minutes
-    (bench/RESULTS.md); on a GPU, a full epoch and 6 demonstrations."""
+    retrieved few-shot uses 2 demonstrations without calibration (calibrating per-tweet prompts costs
+    3 more prompts a tweet), so that the whole comparison takes about five minutes (bench/RESULTS.md);
+    on a GPU, a full epoch and 6 calibrated demonstrations."""
     import torch
 
     gpu = torch.cuda.is_available()
@@ -312,7 +313,7 @@ def run_all_plan() -> list[tuple[str, dict]]:
             "curve_size": 128 if gpu else 64}
     return [("finetune", {"mode": "lora", **tune}), ("finetune", {"mode": "full", **tune}),
             ("fewshot", {"selection": "balanced", "shots": 6}),
-            ("fewshot", {"selection": "retrieved", "shots": 6 if gpu else 2}),
+            ("fewshot", {"selection": "retrieved", "shots": 6 if gpu else 2, "calibrate": gpu}),
             ("rag", {"mode": "knn"})]
 
 

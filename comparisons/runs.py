@@ -82,7 +82,8 @@ class RunRecord:
         if self.method == "finetune":
             return f"finetune {c.get('mode', '')} ({c.get('model', '')})"
         if self.method == "fewshot":
-            return f"fewshot k={c.get('shots')} {c.get('selection', '')}{' +cal' if c.get('calibrate') else ''}"
+            how = "zero-shot" if not c.get("shots") else f"k={c.get('shots')} {c.get('selection', '')}"
+            return f"fewshot {how} {c.get('template', '')}{' +cal' if c.get('calibrate') else ''}"
         if self.method == "rag":
             return f"rag {c.get('mode', '')} k={c.get('k_used', c.get('k'))}"
         return self.method
