@@ -9,28 +9,22 @@ import argparse
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.serve import serve_app  # noqa: E402
 DATA = ["Bundled sample", None, "", "", "60", "20", 42, False]  # source, upload, columns, sizes, seed, drop leaked
 FINETUNE = ["auto", "lora", 3, None, 8, 128, 1, 0.01, 0.1, 2, 0, 16, 32, 0]
 FEWSHOT = ["auto", 2, "balanced", "plain", False, "Classify the sentiment of each tweet as {labels}.",
            "Tweet: {text}\nSentiment: {label}", ""]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main():
@@ -40,19 +34,7 @@ def main():
     a = p.parse_args()
     from gradio_client import Client
 
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(port),
-           "TPR_RUNS_DIR": tempfile.mkdtemp(prefix="load-runs-"), "GRADIO_ANALYTICS_ENABLED": "False"}
-    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serve_app(tempfile.mkdtemp(prefix="load-runs-")) as url:
         main_client = Client(url, verbose=False)
         main_client.predict("warm up", *DATA, api_name="/try_it")  # builds the retriever once
         training = main_client.submit(*FINETUNE, *DATA, api_name="/finetune")
@@ -103,9 +85,6 @@ def main():
                "try_it_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
                "try_it_p95_s": round(float(np.percentile(lat, 95)), 3) if len(lat) else None,
                "queue_positions_seen": ranks, "training_while_loaded": training_status, "wall_seconds": round(wall, 1)}
-    finally:
-        app.terminate()
-        app.wait(timeout=30)
     path = ROOT / "bench" / "out" / "load_test.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
