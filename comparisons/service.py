@@ -15,7 +15,7 @@ import pandas as pd
 from .api import Selection, make_config, run_method
 from .data import TweetData, leakage_report, summary
 from .errors import UserError
-from .report import comparable, comparison_rows, fingerprints, to_csv, to_markdown
+from .report import comparable, comparison_rows, to_csv, to_markdown
 from .runs import RunRecord, RunStore
 
 SOURCE_HUB = "Hub: mteb/tweet_sentiment_extraction"

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from comparisons.config import ConfigBase, in_range, one_of
 from comparisons.data import TweetData, normalise_text

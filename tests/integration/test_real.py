@@ -73,7 +73,6 @@ def test_retrieved_calibrated_fewshot_beats_zero_shot(real_tweets):
 
 def test_knn_beats_majority_by_a_wide_margin_and_hnsw_recall(real_tweets):
     from rag import RagConfig, run
-    from rag.index import build_index, recall_at_k
 
     data = subset(load_data(str(real_tweets)), 5000, 500, seed=42)
     record = run(RagConfig(mode="knn", index="hnsw"), data)

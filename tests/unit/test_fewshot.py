@@ -5,7 +5,6 @@ import torch
 from comparisons.data import Split, TweetData, load_data, subset
 from comparisons.errors import UserError
 from fewshot import FewshotClassifier, FewshotConfig, run
-from fewshot.prompts import PromptBuilder
 from fewshot.scoring import calibrate, label_logprobs
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder

@@ -1,6 +1,5 @@
 """Security properties checked in the source: no remote code, safetensors only, no widened paths."""
 import ast
-from pathlib import Path
 
 from tests.conftest import ROOT
 
