@@ -263,6 +263,8 @@ def build_rag_tab(data_inputs):
             mode = gr.Radio(["knn", "prompt", "linear"], value="knn", label="Mode")
             k = gr.Number(value=0, precision=0, label="k (0 = choose on a train validation slice)")
             index = gr.Radio(["flat", "hnsw", "ivf"], value="flat", label="Index")
+            backend = gr.Radio(["torch", "onnx", "onnx-int8"], value="torch", label="Embedding backend",
+                               info="ONNX Runtime; int8 is faster on CPU, embeddings shift slightly")
             model = gr.Dropdown(LM_CHOICES, value="auto", label="LM (prompt mode)", allow_custom_value=True)
         with gr.Row():
             start = gr.Button("Run RAG", variant="primary", elem_id="rag-start")
@@ -274,8 +276,8 @@ def build_rag_tab(data_inputs):
             query = gr.Textbox(label="Neighbours of a tweet", placeholder="type a tweet", scale=4)
             look = gr.Button("Show neighbours", scale=1)
         neighbours = gr.Dataframe(wrap=True, max_height=300)
-    fields = [embedder, mode, k, index, model]
-    names = ["embedder", "mode", "k", "index", "model"]
+    fields = [embedder, mode, k, index, backend, model]
+    names = ["embedder", "mode", "k", "index", "backend", "model"]
 
     def extra(events, record):
         return (svc.confusion_figure(record) if record is not None and record.metrics else None,)
@@ -309,8 +311,8 @@ def run_all_plan() -> list[tuple[str, dict]]:
     import torch
 
     gpu = torch.cuda.is_available()
-    tune = {"epochs": 1.0 if gpu else 0.125, "forgetting_tokens": 16384 if gpu else 1024, "n_evals": 3 if gpu else 1,
-            "curve_size": 128 if gpu else 64}
+    tune = {"epochs": 1.0 if gpu else 0.125, "forgetting_tokens": 16384 if gpu else 512, "n_evals": 3 if gpu else 1,
+            "curve_size": 128 if gpu else 32}
     return [("finetune", {"mode": "lora", **tune}), ("finetune", {"mode": "full", **tune}),
             ("fewshot", {"selection": "balanced", "shots": 6}),
             ("fewshot", {"selection": "retrieved", "shots": 6 if gpu else 2, "calibrate": gpu}),

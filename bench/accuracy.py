@@ -45,10 +45,13 @@ def fewshot(args):
 
     data = subset(load_data(str(SHARED)), "all", 300, seed=42)
     rows = []
-    for kw in ({"shots": 0, "template": "chat"}, {"shots": 0, "template": "plain"},
-               {"shots": 6, "selection": "balanced", "template": "plain"},
-               {"shots": 6, "selection": "retrieved", "template": "plain"}):
-        record = run(FewshotConfig(calibrate=True, **kw), data)
+    settings = ({"shots": 0, "template": "chat"}, {"shots": 0, "template": "plain"},
+                {"shots": 6, "selection": "balanced", "template": "plain"},
+                {"shots": 6, "selection": "retrieved", "template": "plain"})
+    if args.config:  # a JSON list of settings to run instead
+        settings = json.loads(args.config)
+    for kw in settings:
+        record = run(FewshotConfig(**{"calibrate": True, **kw}), data)
         rows.append(_row(record, settings=kw, calibrated=record.metrics["accuracy"],
                          uncalibrated=round(record.diagnostics["accuracy_uncalibrated"], 4),
                          tweets_per_second=record.timings["inference_tweets_per_second"]))
@@ -61,7 +64,8 @@ def rag(args):
 
     data = load_data(str(SHARED))
     rows = []
-    for kw in ({"mode": "knn"}, {"mode": "linear"}):
+    extra = json.loads(args.config) if args.config else {}  # e.g. {"backend": "onnx-int8"}
+    for kw in ({"mode": "knn", **extra}, {"mode": "linear", **extra}):
         record = run(RagConfig(**kw), data)
         rows.append(_row(record, settings=kw, k=record.config.get("k_used"), **record.diagnostics["summary"]))
         print(rows[-1], flush=True)
@@ -72,11 +76,12 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("method", choices=["finetune", "fewshot", "rag"])
     p.add_argument("--mode", default="lora")
-    p.add_argument("--config", default="", help="extra finetune settings as JSON")
+    p.add_argument("--config", default="", help="finetune/rag: extra settings as a JSON object; "
+                                                 "fewshot: a JSON list of settings to run instead of the default four")
     a = p.parse_args()
     rows = {"finetune": finetune, "fewshot": fewshot, "rag": rag}[a.method](a)
     out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(), "results": rows}
-    name = a.method + (f"_{a.mode}" if a.method == "finetune" else "")
+    name = a.method + (f"_{a.mode}" if a.method == "finetune" else "") + ("_custom" if a.config else "")
     path = ROOT / "bench" / "out" / f"accuracy_{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, default=str))

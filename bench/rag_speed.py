@@ -1,4 +1,4 @@
-"""RAG speed on this machine: embedding tweets/s per sentence-transformers backend (cold cache),
+"""RAG speed on this machine: embedding tweets/s per backend (torch, ONNX Runtime fp32 and int8; cold cache),
 the repeat run served from the cache, index build, and query latency (batched per query; single
 p50/p99) at the full train set.
 
@@ -51,7 +51,7 @@ def embed_rate(backend: str, texts, batch_size: int, sort: bool) -> dict:
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--tweets", type=int, default=4000)
-    p.add_argument("--backends", default="torch,onnx")
+    p.add_argument("--backends", default="torch,onnx,onnx-int8")
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "rag_speed.json"))
     a = p.parse_args()
     data = load_data(str(SHARED)) if SHARED.exists() else load_data("sample")
@@ -61,7 +61,7 @@ def main():
            "embedding": []}
     base = None
     for backend in a.backends.split(","):
-        for batch, sort in ((32, False), (128, True)) if backend == "torch" else ((128, True),):
+        for batch, sort in ((32, False), (128, True)) if backend == "torch" else ((32, True), (128, True)):
             try:
                 r = embed_rate(backend, texts, batch, sort)
             except Exception as e:  # a backend whose extra is not installed
@@ -71,6 +71,7 @@ def main():
             if base is None:
                 base = vecs
             r["cosine_vs_torch_min"] = round(float((vecs * base).sum(1).min()), 5)
+            r["cosine_vs_torch_mean"] = round(float((vecs * base).sum(1).mean()), 5)
             out["embedding"].append(r)
     # Index and query at the full train set, on the cached (or freshly made) embeddings.
     emb = Embedder("auto")

@@ -25,7 +25,7 @@ METHOD_FLAGS = {
                 "template": "template", "label_words": "label_words", "batch_size": "batch_size",
                 "embedder": "embedder", "seed": "seed", "length_normalise": "length_normalise",
                 "max_length": "max_length"},
-    "rag": {"embedder": "embedder", "mode": "mode", "k": "k", "index": "index", "model": "model",
+    "rag": {"embedder": "embedder", "backend": "backend", "mode": "mode", "k": "k", "index": "index", "model": "model",
             "batch_size": "batch_size", "seed": "seed", "calibrate": "calibrate", "template": "template",
             "near_duplicate_threshold": "near_duplicate_threshold"},
 }
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--embedder", default=None)
     g.add_argument("--k", default=None)
     g.add_argument("--index", default=None, help="rag: flat|hnsw|ivf")
+    g.add_argument("--backend", default=None, help="rag: embedding backend torch|onnx|onnx-int8")
     g.add_argument("--near-duplicate-threshold", default=None)
 
     p = sub.add_parser("compare", help="runs side by side")

@@ -50,7 +50,12 @@ class Embedder:
     @property
     def model(self):
         if self._model is None:
-            self._model = load_embedder(self._resolved, self.backend)
+            if self.backend.startswith("onnx"):
+                from .onnx_backend import load_onnx_encoder
+
+                self._model = load_onnx_encoder(self._resolved, self.backend)
+            else:
+                self._model = load_embedder(self._resolved, self.backend)
         return self._model
 
     def _cache_path(self, texts) -> Path:

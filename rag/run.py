@@ -28,7 +28,7 @@ class RagConfig(ConfigBase):
     mode: str = "knn"  # knn vote | prompt (neighbours as demonstrations to an LM) | linear (logistic regression)
     k: int = 0  # knn: neighbours that vote (0 = chosen on a validation slice of train); prompt: demonstrations (0 = 8)
     index: str = "flat"  # flat (exact) | hnsw | ivf
-    backend: str = "torch"  # sentence-transformers backend: torch | onnx | openvino
+    backend: str = "torch"  # torch (sentence-transformers) | onnx | onnx-int8 (ONNX Runtime, rag/onnx_backend.py)
     batch_size: int = 128
     seed: int = 42
     model: str = "auto"  # prompt mode: the causal LM
@@ -39,7 +39,7 @@ class RagConfig(ConfigBase):
     def __post_init__(self):
         one_of("mode", self.mode, MODES)
         one_of("index", self.index, KINDS)
-        one_of("backend", self.backend, ("torch", "onnx", "openvino"))
+        one_of("backend", self.backend, ("torch", "onnx", "onnx-int8"))
         in_range("k", self.k, 0, 10_000)
         in_range("batch_size", self.batch_size, 1, 100_000)
         in_range("near_duplicate_threshold", self.near_duplicate_threshold, 0, 1)
