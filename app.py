@@ -195,13 +195,15 @@ def build_fewshot_tab(data_inputs):
     with gr.Tab("Few-shot", id="fewshot"):
         gr.Markdown("Prompt a causal LM with labelled tweets (no training) and score each label word's likelihood. "
                     "**Retrieved** demonstrations are each tweet's nearest train tweets; **calibration** divides out "
-                    "the label bias measured on content-free inputs.")
+                    "the model's label bias, measured on content-free inputs (*contextual*) or as the mean prediction "
+                    "over the eval tweets themselves (*batch*: no labels, no extra prompts).")
         with gr.Row():
             model = gr.Dropdown(LM_CHOICES, value="auto", label="Model", allow_custom_value=True)
             shots = gr.Number(value=6, precision=0, label="Shots (k)", elem_id="fs-shots")
             selection = gr.Radio(["random", "balanced", "retrieved"], value="retrieved", label="Demonstrations")
             template = gr.Radio(["plain", "chat", "auto"], value="plain", label="Template")
             calibrate = gr.Checkbox(value=True, label="Calibrate")
+            calibration = gr.Radio(["contextual", "batch"], value="contextual", label="Calibration")
         with gr.Accordion("Prompt", open=False):
             instruction = gr.Textbox(value="Classify the sentiment of each tweet as {labels}.", label="Instruction")
             example = gr.Textbox(value="Tweet: {text}\nSentiment: {label}", lines=2, label="Example format (plain)")
@@ -216,8 +218,9 @@ def build_fewshot_tab(data_inputs):
             cm = gr.Plot(label="Confusion matrix")
             sweep_plot = gr.LinePlot(x="shots", y="accuracy", color="calibration", title="Accuracy vs shots", height=260)
         examples = gr.Dataframe(label="Example prompts (gold label, label probabilities)", wrap=True, max_height=300)
-    fields = [model, shots, selection, template, calibrate, instruction, example, words]
-    names = ["model", "shots", "selection", "template", "calibrate", "instruction", "example_format", "label_words"]
+    fields = [model, shots, selection, template, calibrate, calibration, instruction, example, words]
+    names = ["model", "shots", "selection", "template", "calibrate", "calibration", "instruction", "example_format",
+             "label_words"]
 
     def extra(events, record):
         fig = svc.confusion_figure(record) if record is not None and record.metrics else None

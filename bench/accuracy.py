@@ -67,7 +67,7 @@ def rag(args):
     extra = json.loads(args.config) if args.config else {}  # e.g. {"backend": "onnx-int8"}
     for kw in ({"mode": "knn", **extra}, {"mode": "linear", **extra}):
         record = run(RagConfig(**kw), data)
-        rows.append(_row(record, settings=kw, k=record.config.get("k_used"), **record.diagnostics["summary"]))
+        rows.append(_row(record, settings=kw, **{**record.diagnostics["summary"], "k": record.config.get("k_used")}))
         print(rows[-1], flush=True)
     return rows
 

@@ -22,11 +22,13 @@ METHOD_FLAGS = {
                  "lora_targets": "lora_targets", "torch_compile": "torch_compile",
                  "forgetting_tokens": "forgetting_tokens", "forgetting_text": "forgetting_text", "seed": "seed"},
     "fewshot": {"model": "model", "shots": "shots", "selection": "selection", "calibrate": "calibrate",
+                "calibration": "calibration",
                 "template": "template", "label_words": "label_words", "batch_size": "batch_size",
                 "embedder": "embedder", "seed": "seed", "length_normalise": "length_normalise",
                 "max_length": "max_length"},
     "rag": {"embedder": "embedder", "backend": "backend", "mode": "mode", "k": "k", "index": "index", "model": "model",
-            "batch_size": "batch_size", "seed": "seed", "calibrate": "calibrate", "template": "template",
+            "batch_size": "batch_size", "seed": "seed", "calibrate": "calibrate", "calibration": "calibration",
+            "template": "template",
             "near_duplicate_threshold": "near_duplicate_threshold"},
 }
 
@@ -95,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--selection", default=None, help="fewshot: random|balanced|retrieved")
     g.add_argument("--calibrate", dest="calibrate", action="store_const", const=True, default=None)
     g.add_argument("--no-calibrate", dest="calibrate", action="store_const", const=False)
+    g.add_argument("--calibration", default=None, help="contextual (content-free inputs) | batch (mean over the eval tweets)")
     g.add_argument("--template", default=None, help="auto|plain|chat")
     g.add_argument("--label-words", default=None, help="comma-separated, one per label in order")
     g.add_argument("--length-normalise", action="store_const", const=True, default=None)

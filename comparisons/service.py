@@ -254,7 +254,9 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
         lines.append(f"- **forgetting**: perplexity on {f['text']} ({f['tokens']} tokens) {f['before']:.2f} → "
                      f"{f['after']:.2f} (×{f['ratio']:.3f}){extra}")
     if "accuracy_uncalibrated" in d and d.get("accuracy_uncalibrated") is not None:
-        lines.append(f"- without calibration: accuracy {d['accuracy_uncalibrated']:.3f}; prompt tokens (mean) "
+        how = (d.get("summary") or {}).get("calibration")
+        lines.append((f"- calibration: {how}; " if how and how != "none" else "- ") +
+                     f"without calibration: accuracy {d['accuracy_uncalibrated']:.3f}; prompt tokens (mean) "
                      f"{d.get('prompt_tokens_mean', '-')}; prompts that dropped demonstrations: {d.get('truncated', 0)}")
     if "k_selection" in d:
         lines.append(f"- k = {d['k_selection']['k']} chosen on {d['k_selection']['n_validation']} held-out train tweets")
@@ -346,7 +348,7 @@ def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -
         if key not in _CLASSIFIERS:
             _CLASSIFIERS[key] = FewshotClassifier(cfg, data, retriever=retriever if cfg.selection == "retrieved" else None)
         clf = _CLASSIFIERS[key]
-        scored = clf.score([text])
+        scored = clf.score([text], prior=fs.diagnostics.get("batch_prior"))
         add(fs.label, scored["probs"][0])
         out["prompt"] = clf.prompt_text(text)
     out["table"] = pd.DataFrame(rows)

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from comparisons.config import ConfigBase, in_range, one_of
 from comparisons.data import TweetData, normalise_text
@@ -15,9 +16,11 @@ from comparisons.models import load_causal_lm, resolve_lm
 from comparisons.runs import RunRecord, RunStore, new_record, tracked
 
 from .prompts import CONTENT_FREE, DEFAULT_EXAMPLE, DEFAULT_INSTRUCTION, PromptBuilder
-from .scoring import calibrate, label_logprobs, normalise
+from .scoring import batch_prior, calibrate, label_logprobs, normalise
 
 SELECTIONS = ("random", "balanced", "retrieved")
+CALIBRATIONS = ("contextual", "batch")
+MIN_BATCH_FOR_PRIOR = 16  # fewer texts than this give no batch prior of their own
 
 
 @dataclass
@@ -29,7 +32,11 @@ class FewshotConfig(ConfigBase):
     instruction: str = DEFAULT_INSTRUCTION
     example_format: str = DEFAULT_EXAMPLE
     label_words: str = ""  # comma-separated, one per label in order; '' = the label names
-    calibrate: bool = True  # contextual calibration with content-free inputs
+    calibrate: bool = True  # divide out the model's label bias (see `calibration`)
+    # contextual: the bias on content-free inputs (N/A, '', [MASK]) under the same demonstrations (Zhao et al.
+    # 2021); batch: the mean predicted label distribution over the eval tweets themselves, no labels used
+    # (Zhou et al. 2024) — no extra prompts, so calibrated retrieved prompts cost nothing more.
+    calibration: str = "contextual"
     length_normalise: bool = False  # mean instead of sum of label-token log-probs
     batch_size: int = 16
     max_length: int = 0  # prompt window in tokens; 0 = the model's, at most 1,024
@@ -40,6 +47,7 @@ class FewshotConfig(ConfigBase):
     def __post_init__(self):
         one_of("selection", self.selection, SELECTIONS)
         one_of("template", self.template, ("auto", "plain", "chat"))
+        one_of("calibration", self.calibration, CALIBRATIONS)
         in_range("shots", self.shots, 0, 256)
         in_range("batch_size", self.batch_size, 1, 4096)
         in_range("max_length", self.max_length, 0, 32768)
@@ -104,10 +112,14 @@ class FewshotClassifier:
             out.append([i for i in self.shared if normalise_text(self.train_texts[i]) != norm])
         return out
 
+    @property
+    def _contextual(self) -> bool:
+        return self.config.calibrate and self.config.calibration == "contextual"
+
     def _share(self) -> bool:
         """Put the demonstrations in the cached prefix? Yes when items share them; for retrieved
-        ones only with calibration, whose content-free prompts reuse each item's prefix."""
-        return self.config.selection != "retrieved" or self.config.calibrate
+        ones only with contextual calibration, whose content-free prompts reuse each item's prefix."""
+        return self.config.selection != "retrieved" or self._contextual
 
     def prompts(self, texts, demos: list[list[int]]):
         share = self._share()
@@ -124,26 +136,40 @@ class FewshotClassifier:
                               use_cache=self.config.use_cache, length_normalise=self.config.length_normalise,
                               on_batch=on_progress, stop=stop)
 
-    def score(self, texts, *, query_vectors=None, on_progress=None, stop=None) -> dict:
+    def score(self, texts, *, query_vectors=None, on_progress=None, stop=None, prior=None) -> dict:
+        """Label probabilities of `texts`. With batch calibration the bias is `prior` when given (e.g. the
+        one measured on the eval split, for a single tweet in Try it), else the mean over `texts` when
+        there are at least MIN_BATCH_FOR_PRIOR of them, else none (uncalibrated, said in `note`)."""
         texts = list(texts)
         demos = self.demonstrations(texts, query_vectors)
         prompts = self.prompts(texts, demos)
         n = len(texts)
         # Content-free inputs under each prompt's own demonstrations, scored in the same pass so
         # that they reuse the prompt's cached prefix (shared demonstrations: three prompts in all).
-        unique = list(dict.fromkeys(tuple(d) for d in demos)) if self.config.calibrate else []
+        unique = list(dict.fromkeys(tuple(d) for d in demos)) if self._contextual else []
         cf_prompts = [p for d in unique for p in self.prompts(list(CONTENT_FREE), [list(d)] * len(CONTENT_FREE))]
         report = (lambda done: on_progress(min(done, n), n)) if on_progress else None
         scores = self._logprobs(prompts + cf_prompts, report, stop)
         if stop is not None and stop.is_set():
             raise InterruptedError("stopped")
         probs = normalise(scores[:n])
-        cal = probs
-        if self.config.calibrate:
+        cal, note, bias = probs, None, None
+        if self._contextual:
             cf = normalise(scores[n:]).view(len(unique), len(CONTENT_FREE), -1).mean(1)
             row_of = {d: i for i, d in enumerate(unique)}
             cal = calibrate(probs, cf[[row_of[tuple(d)] for d in demos]])
-        return {"probs": cal.numpy(), "probs_uncalibrated": probs.numpy(), "demos": demos,
+        elif self.config.calibrate:
+            if prior is not None:
+                bias = torch.as_tensor(prior, dtype=probs.dtype)
+            elif n >= MIN_BATCH_FOR_PRIOR:
+                bias = batch_prior(probs)
+            else:
+                note = (f"batch calibration needs a prior from at least {MIN_BATCH_FOR_PRIOR} tweets; "
+                        "these probabilities are uncalibrated.")
+            if bias is not None:
+                cal = calibrate(probs, bias)
+        return {"probs": cal.numpy(), "probs_uncalibrated": probs.numpy(), "demos": demos, "note": note,
+                "prior": bias.tolist() if bias is not None else None,
                 "prompt_tokens": [len(p.ids()) for p in prompts], "truncated": sum(p.dropped > 0 for p in prompts),
                 "dropped_demos": sum(p.dropped for p in prompts)}
 
@@ -180,6 +206,8 @@ def run(config: FewshotConfig, data: TweetData, *, on_event=None, stop: threadin
         examples = [{"index": i, "prompt": clf.builder.text([(clf.train_texts[j], int(clf.train_labels[j]))
                                                              for j in out["demos"][i]], data.test.texts[i]),
                      "gold": data.label_names[y[i]], "probs": np.round(probs[i], 4).tolist()} for i in range(min(5, len(y)))]
+        if out["prior"] is not None:
+            record.diagnostics["batch_prior"] = [round(float(v), 6) for v in out["prior"]]
         record.diagnostics.update(
             accuracy_uncalibrated=acc_raw, accuracy_calibrated=record.metrics["accuracy"] if config.calibrate else None,
             prompt_tokens_mean=round(float(np.mean(out["prompt_tokens"])), 1), truncated=int(out["truncated"]),
@@ -187,7 +215,8 @@ def run(config: FewshotConfig, data: TweetData, *, on_event=None, stop: threadin
             summary={"tweets_per_second": record.timings["inference_tweets_per_second"],
                      "prompt_tokens_mean": round(float(np.mean(out["prompt_tokens"])), 1),
                      "truncated": int(out["truncated"]), "accuracy_uncalibrated": round(acc_raw, 4),
-                     "accuracy_calibrated": round(record.metrics["accuracy"], 4) if config.calibrate else None})
+                     "accuracy_calibrated": round(record.metrics["accuracy"], 4) if config.calibrate else None,
+                     "calibration": config.calibration if config.calibrate else "none"})
         emit({"event": "done", "accuracy": record.metrics["accuracy"], "macro_f1": record.metrics["macro_f1"]})
     return record
 

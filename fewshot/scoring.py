@@ -145,3 +145,9 @@ def calibrate(probs: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
     shared prompt or [n_prompts, n_labels] for per-item prompts."""
     cal = probs / content_free.clamp_min(1e-12)
     return cal / cal.sum(-1, keepdim=True)
+
+
+def batch_prior(probs: torch.Tensor) -> torch.Tensor:
+    """Batch calibration's label bias (Zhou et al. 2024, "Batch Calibration"): the mean label
+    distribution the model predicts over a batch of real, unlabelled inputs. Needs no extra prompts."""
+    return probs.mean(0)

@@ -23,7 +23,7 @@ from comparisons.models import count_parameters, device_name, load_causal_lm, lo
 from comparisons.runs import RunRecord, RunStore, new_record, tracked
 
 from .config import FinetuneConfig
-from .diagnostics import body_of, fit_verdict, general_text, perplexity, token_windows
+from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
 
 # peft's defaults per architecture (GPT-2's attention is one Conv1D named c_attn).
 LORA_TARGETS = {"gpt2": ["c_attn"], "llama": ["q_proj", "k_proj", "v_proj", "o_proj"]}
@@ -213,8 +213,10 @@ def _forgetting(config, resolved, clf, tokenizer, record, on_event) -> dict:
     head = base_lm.get_output_embeddings()
     clf.eval()
     device = head.weight.device
-    before = perplexity(body_of(base_lm), head, windows)
-    out = {"text": origin, "tokens": int(windows.numel()), "window": int(windows.shape[1]), "before": round(before, 3)}
+    before, cached = memoised_perplexity(resolved.path, windows, head.weight.dtype, device.type,
+                                         lambda: perplexity(body_of(base_lm), head, windows))
+    out = {"text": origin, "tokens": int(windows.numel()), "window": int(windows.shape[1]), "before": round(before, 3),
+           "before_from_cache": cached}
     if on_event:
         on_event({"event": "forgetting", "stage": "before", "perplexity": out["before"]})
     if config.mode == "lora":

@@ -33,12 +33,14 @@ class RagConfig(ConfigBase):
     seed: int = 42
     model: str = "auto"  # prompt mode: the causal LM
     template: str = "auto"  # prompt mode: auto | plain | chat
-    calibrate: bool = True  # prompt mode: contextual calibration
+    calibrate: bool = True  # prompt mode: calibrate the LM's label bias
+    calibration: str = "contextual"  # prompt mode: contextual (content-free inputs) | batch (mean over the eval tweets)
     near_duplicate_threshold: float = 0.95
 
     def __post_init__(self):
         one_of("mode", self.mode, MODES)
         one_of("index", self.index, KINDS)
+        one_of("calibration", self.calibration, ("contextual", "batch"))
         one_of("backend", self.backend, ("torch", "onnx", "onnx-int8"))
         in_range("k", self.k, 0, 10_000)
         in_range("batch_size", self.batch_size, 1, 100_000)
@@ -105,7 +107,8 @@ def run(config: RagConfig, data: TweetData, *, on_event=None, stop: threading.Ev
 
             k = k or 8
             fs_config = FewshotConfig(model=config.model, shots=k, selection="retrieved", template=config.template,
-                                      calibrate=config.calibrate, embedder=config.embedder, seed=config.seed)
+                                      calibrate=config.calibrate, calibration=config.calibration,
+                                      embedder=config.embedder, seed=config.seed)
             classifier = FewshotClassifier(fs_config, data, retriever=retriever)
             record.notices.extend(n for n in classifier.notices if n not in record.notices)
             scored = classifier.score(data.test.texts, query_vectors=test_vectors, stop=stop,

@@ -5,7 +5,7 @@ import torch
 from comparisons.data import Split, TweetData, load_data, subset
 from comparisons.errors import UserError
 from fewshot import FewshotClassifier, FewshotConfig, run
-from fewshot.scoring import calibrate, label_logprobs
+from fewshot.scoring import batch_prior, calibrate, label_logprobs
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 
@@ -85,6 +85,41 @@ def test_calibration_divides_out_a_planted_bias():
     fixed = calibrate(biased, bias)
     assert torch.allclose(fixed, true / true.sum(-1, keepdim=True), atol=1e-6)
     assert biased.argmax(-1).tolist() == [2, 2, 2] and fixed.argmax(-1).tolist() == [0, 1, 2]
+
+
+def test_batch_calibration_divides_out_a_planted_bias():
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1, 2], 20)
+    true = torch.full((60, 3), 0.2)
+    true[torch.arange(60), torch.as_tensor(y)] = 0.6  # a balanced batch, each row right by a margin
+    true += torch.as_tensor(rng.uniform(0, 0.05, (60, 3)), dtype=true.dtype)
+    biased = true * torch.tensor([0.15, 0.15, 0.7])  # the model over-predicts label 2
+    biased = biased / biased.sum(-1, keepdim=True)
+    assert (biased.argmax(-1).numpy() == 2).all()
+    fixed = calibrate(biased, batch_prior(biased))
+    assert (fixed.argmax(-1).numpy() == y).all()
+
+
+def test_batch_calibration_needs_no_extra_prompts_and_reuses_its_prior(tiny_gpt2, monkeypatch):
+    import importlib
+
+    fr = importlib.import_module("fewshot.run")
+    clf = clf_for(tiny_gpt2, calibrate=True, calibration="batch", selection="retrieved")
+    seen = []
+    real = fr.label_logprobs
+    monkeypatch.setattr(fr, "label_logprobs", lambda model, prompts, *a, **k: seen.append(len(prompts)) or
+                        real(model, prompts, *a, **k))
+    texts = list(small_data().train.texts[:20])
+    out = clf.score(texts)
+    assert seen == [20]  # no content-free prompts
+    assert np.allclose(out["prior"], out["probs_uncalibrated"].mean(0), atol=1e-6)
+    assert np.allclose(out["probs"], calibrate(torch.tensor(out["probs_uncalibrated"]),
+                                               torch.tensor(out["prior"])).numpy(), atol=1e-6)
+    # One tweet (Try it): the eval split's prior is applied; without one, it says so and stays raw.
+    one = clf.score(texts[:1], prior=out["prior"])
+    assert np.allclose(one["probs"][0], out["probs"][0], atol=1e-5)
+    alone = clf.score(texts[:1])
+    assert alone["note"] and np.allclose(alone["probs"], alone["probs_uncalibrated"])
 
 
 def test_retrieved_demonstrations_never_include_the_item_or_a_duplicate(tiny_gpt2):

@@ -113,7 +113,30 @@ def test_forgetting_lora_disabled_equals_base_and_full_moves_it(tiny_gpt2):
     assert lora["after_adapter_disabled"] == pytest.approx(lora["base_on_check_window"], rel=1e-5)
     full = run(cfg(tiny_gpt2, mode="full", learning_rate=2e-2, **kw), toy()).diagnostics["forgetting"]
     assert full["before"] == pytest.approx(lora["before"], rel=1e-6)  # same base, same tokens
+    assert not lora["before_from_cache"] and full["before_from_cache"]  # the base's pass is memoised
     assert abs(full["after"] - full["before"]) / full["before"] > 1e-3
+
+
+def test_base_perplexity_memo_is_keyed_by_weights_and_tokens(tmp_path, monkeypatch):
+    import os
+
+    from finetune import diagnostics
+
+    monkeypatch.setattr(diagnostics, "cache_root", lambda: tmp_path / "cache")
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+    calls = []
+    compute = lambda: calls.append(1) or 12.5  # noqa: E731
+    windows = torch.arange(64).view(2, 32)
+    memo = lambda w: diagnostics.memoised_perplexity(str(model), w, torch.float32, "cpu", compute)  # noqa: E731
+    assert memo(windows) == (12.5, False)
+    assert memo(windows) == (12.5, True) and len(calls) == 1
+    assert memo(windows + 1) == (12.5, False) and len(calls) == 2  # other tokens
+    st = (model / "model.safetensors").stat()
+    os.utime(model / "model.safetensors", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # new weights
+    assert memo(windows) == (12.5, False) and len(calls) == 3
+    assert diagnostics.memoised_perplexity("some/hub-id", windows, torch.float32, "cpu", compute) == (12.5, False)
 
 
 @pytest.mark.parametrize("mode", ["full", "lora"])
