@@ -28,7 +28,8 @@ GUIDE = [
     ("Supervised fine-tuning", "The model's weights change to fit labelled examples: a classification head is added "
      "on top of GPT-2 and trained with the Trainer on tweet/label pairs.", "Fine-tune tab: the loss falls as it learns."),
     ("Few-shot learning", "No weights change. A handful of labelled tweets are written into the prompt and the model "
-     "scores which label word is most likely next.", "Few-shot tab: the k-sweep shows accuracy against the number of demonstrations."),
+     "scores which label word is most likely next. Small models lean towards one label whatever the tweet; "
+     "calibration divides that lean out — it is often worth more than the demonstrations themselves.", "Few-shot tab: the k-sweep shows accuracy against the number of demonstrations."),
     ("Transfer learning", "A model pretrained on general text already knows words and syntax; fine-tuning reuses that "
      "knowledge, which is why a few thousand tweets are enough.", "Compare: fine-tuned runs beat the majority-class rate within one epoch."),
     ("Domain-specific fine-tuning", "Training on one domain (tweets) specialises the model: slang, emoji and "
@@ -203,7 +204,8 @@ def build_fewshot_tab(data_inputs):
             selection = gr.Radio(["random", "balanced", "retrieved"], value="retrieved", label="Demonstrations")
             template = gr.Radio(["plain", "chat", "auto"], value="plain", label="Template")
             calibrate = gr.Checkbox(value=True, label="Calibrate")
-            calibration = gr.Radio(["contextual", "batch"], value="contextual", label="Calibration")
+            calibration = gr.Radio(["batch", "contextual", "both"], value="batch", label="Calibration",
+                                   info="both = contextual, then batch")
         with gr.Accordion("Prompt", open=False):
             instruction = gr.Textbox(value="Classify the sentiment of each tweet as {labels}.", label="Instruction")
             example = gr.Textbox(value="Tweet: {text}\nSentiment: {label}", lines=2, label="Example format (plain)")
@@ -307,18 +309,18 @@ def build_rag_tab(data_inputs):
 # ---------------------------------------------------------------- Compare, Run all, Try it, Guide
 
 def run_all_plan() -> list[tuple[str, dict]]:
-    """Run all's sequence and defaults. On a CPU the two fine-tunings see an eighth of an epoch and
-    retrieved few-shot uses 2 demonstrations without calibration (calibrating per-tweet prompts costs
-    3 more prompts a tweet), so that the whole comparison takes about five minutes (bench/RESULTS.md);
-    on a GPU, a full epoch and 6 calibrated demonstrations."""
+    """Run all's sequence and defaults. On a CPU the two fine-tunings see an eighth of an epoch (a 512-token
+    forgetting probe, one small curve evaluation) and retrieved few-shot uses 2 demonstrations, so that the
+    whole comparison takes about four minutes (bench/RESULTS.md); on a GPU, a full epoch, the 16k-token
+    probe and 6 demonstrations. Few-shot runs use batch calibration, which costs no extra prompts."""
     import torch
 
     gpu = torch.cuda.is_available()
     tune = {"epochs": 1.0 if gpu else 0.125, "forgetting_tokens": 16384 if gpu else 512, "n_evals": 3 if gpu else 1,
             "curve_size": 128 if gpu else 32}
     return [("finetune", {"mode": "lora", **tune}), ("finetune", {"mode": "full", **tune}),
-            ("fewshot", {"selection": "balanced", "shots": 6}),
-            ("fewshot", {"selection": "retrieved", "shots": 6 if gpu else 2, "calibrate": gpu}),
+            ("fewshot", {"selection": "balanced", "shots": 6, "calibration": "batch"}),
+            ("fewshot", {"selection": "retrieved", "shots": 6 if gpu else 2, "calibration": "batch"}),
             ("rag", {"mode": "knn"})]
 
 

@@ -35,7 +35,8 @@ def finetune(args):
     data = subset(load_data(str(SHARED)), 1000, 1000, seed=42)
     values = json.loads(args.config) if args.config else {}
     record = run(FinetuneConfig(mode=args.mode, **values), data)
-    return [_row(record, train_seconds=record.timings.get("train_seconds"), fit=record.diagnostics["fit"]["verdict"],
+    return [_row(record, train_seconds=record.timings.get("train_seconds"), timings=record.timings,
+                 fit=record.diagnostics["fit"]["verdict"],
                  forgetting=record.diagnostics.get("forgetting"), config=values, history=[
                      h for h in record.history if h["event"] == "eval"])]
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from bench.serve import serve_app  # noqa: E402
 DATA = ["Bundled sample", None, "", "", "60", "20", 42, False]  # source, upload, columns, sizes, seed, drop leaked
 FINETUNE = ["auto", "lora", 3, None, 8, 128, 1, 0.01, 0.1, 2, 0, 16, 32, 0]
-FEWSHOT = ["auto", 2, "balanced", "plain", False, "contextual", "Classify the sentiment of each tweet as {labels}.",
+FEWSHOT = ["auto", 2, "balanced", "plain", False, "batch", "Classify the sentiment of each tweet as {labels}.",
            "Tweet: {text}\nSentiment: {label}", ""]
 
 

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--selection", default=None, help="fewshot: random|balanced|retrieved")
     g.add_argument("--calibrate", dest="calibrate", action="store_const", const=True, default=None)
     g.add_argument("--no-calibrate", dest="calibrate", action="store_const", const=False)
-    g.add_argument("--calibration", default=None, help="contextual (content-free inputs) | batch (mean over the eval tweets)")
+    g.add_argument("--calibration", default=None, help="batch (mean over the eval tweets; default) | contextual (content-free inputs) | both")
     g.add_argument("--template", default=None, help="auto|plain|chat")
     g.add_argument("--label-words", default=None, help="comma-separated, one per label in order")
     g.add_argument("--length-normalise", action="store_const", const=True, default=None)

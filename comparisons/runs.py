@@ -83,7 +83,9 @@ class RunRecord:
             return f"finetune {c.get('mode', '')} ({c.get('model', '')})"
         if self.method == "fewshot":
             how = "zero-shot" if not c.get("shots") else f"k={c.get('shots')} {c.get('selection', '')}"
-            return f"fewshot {how} {c.get('template', '')}{' +cal' if c.get('calibrate') else ''}"
+            how_cal = {"batch": " +batch-cal", "both": " +ctx+batch-cal"}.get(c.get("calibration"), " +cal")
+            cal = how_cal if c.get("calibrate") else ""
+            return f"fewshot {how} {c.get('template', '')}{cal}"
         if self.method == "rag":
             return f"rag {c.get('mode', '')} k={c.get('k_used', c.get('k'))}"
         return self.method

@@ -34,13 +34,13 @@ class RagConfig(ConfigBase):
     model: str = "auto"  # prompt mode: the causal LM
     template: str = "auto"  # prompt mode: auto | plain | chat
     calibrate: bool = True  # prompt mode: calibrate the LM's label bias
-    calibration: str = "contextual"  # prompt mode: contextual (content-free inputs) | batch (mean over the eval tweets)
+    calibration: str = "batch"  # prompt mode: batch (mean over the eval tweets) | contextual (content-free inputs) | both
     near_duplicate_threshold: float = 0.95
 
     def __post_init__(self):
         one_of("mode", self.mode, MODES)
         one_of("index", self.index, KINDS)
-        one_of("calibration", self.calibration, ("contextual", "batch"))
+        one_of("calibration", self.calibration, ("batch", "contextual", "both"))
         one_of("backend", self.backend, ("torch", "onnx", "onnx-int8"))
         in_range("k", self.k, 0, 10_000)
         in_range("batch_size", self.batch_size, 1, 100_000)

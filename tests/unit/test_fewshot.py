@@ -122,6 +122,14 @@ def test_batch_calibration_needs_no_extra_prompts_and_reuses_its_prior(tiny_gpt2
     assert alone["note"] and np.allclose(alone["probs"], alone["probs_uncalibrated"])
 
 
+def test_both_calibrations_compose_contextual_then_batch(tiny_gpt2):
+    texts = list(small_data().train.texts[:20])
+    ctx = clf_for(tiny_gpt2, calibrate=True, calibration="contextual").score(texts)["probs"]
+    both = clf_for(tiny_gpt2, calibrate=True, calibration="both").score(texts)["probs"]
+    expected = calibrate(torch.tensor(ctx), torch.tensor(ctx).mean(0)).numpy()
+    assert np.allclose(both, expected, atol=1e-5)
+
+
 def test_retrieved_demonstrations_never_include_the_item_or_a_duplicate(tiny_gpt2):
     data = small_data()
     dup = data.train.texts[5]
@@ -159,7 +167,8 @@ def test_over_long_prompts_drop_demonstrations_from_the_front(tiny_gpt2):
 def test_run_records_both_accuracies_and_prompt_stats(tiny_gpt2, tmp_path):
     from comparisons.runs import RunStore
 
-    cfg = FewshotConfig(model=tiny_gpt2, shots=3, selection="balanced", template="plain", calibrate=True, seed=0)
+    cfg = FewshotConfig(model=tiny_gpt2, shots=3, selection="balanced", template="plain", calibrate=True,
+                        calibration="contextual", seed=0)
     record = run(cfg, small_data(), store=RunStore(tmp_path))
     d = record.diagnostics
     assert record.status == "completed" and record.metrics["n"] == 12
@@ -179,7 +188,7 @@ def test_shots_beyond_train_and_wrong_label_words_are_user_errors(tiny_gpt2):
 def test_batched_distinct_prefixes_equal_plain_path(tiny_llama, words):
     # Retrieved demonstrations with calibration: every item has its own cached prefix, several
     # prefixes of different lengths share one left-padded forward pass.
-    clf = clf_for(tiny_llama, label_words=words, shots=3, selection="retrieved", calibrate=True)
+    clf = clf_for(tiny_llama, label_words=words, shots=3, selection="retrieved", calibrate=True, calibration="contextual")
     texts = small_data().test.texts
     prompts = clf.prompts(texts, clf.demonstrations(texts))
     pairs = [(p.prefix, p.suffix) for p in prompts]
@@ -188,3 +197,21 @@ def test_batched_distinct_prefixes_equal_plain_path(tiny_llama, words):
     cached = label_logprobs(clf.model, pairs, clf.builder.label_ids, use_cache=True, **kw)
     plain = label_logprobs(clf.model, pairs, clf.builder.label_ids, use_cache=False, **kw)
     assert torch.allclose(cached, plain, atol=1e-4)
+
+
+def test_sweep_cli_gives_one_record_per_k(tiny_gpt2, tmp_path, capsys):
+    import json
+
+    from comparisons.cli import main
+
+    code = main(["run", "--method", "fewshot", "--model", tiny_gpt2, "--selection", "balanced", "--template", "plain",
+                 "--label-words", "bad,ok,good", "--sweep", "0,1,2", "--eval-size", "20", "--runs-dir", str(tmp_path),
+                 "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    labels = [r["label"] for r in out["sweep"]]
+    assert "zero-shot" in labels[0] and "k=1 " in labels[1] and "k=2 " in labels[2]
+    assert all(r["status"] == "completed" and 0 <= r["accuracy"] <= 1 for r in out["sweep"])
+    # Longer prompts with more demonstrations.
+    tokens = [r["prompt_tokens_mean"] for r in out["sweep"]]
+    assert tokens == sorted(tokens) and tokens[0] < tokens[-1]

@@ -97,3 +97,16 @@ def test_k_larger_than_train_is_a_user_error():
     data = subset(load_data("sample", seed=0), 50, 10, seed=0)
     with pytest.raises(UserError, match="larger than the train set"):
         run(RagConfig(embedder="test-hash", k=500), data)
+
+
+def test_prompt_mode_is_the_fewshot_scorer_on_retrieved_neighbours(tiny_gpt2):
+    from fewshot import FewshotClassifier, FewshotConfig
+
+    data = subset(load_data("sample", seed=0), 80, 20, seed=0)
+    record = run(RagConfig(mode="prompt", model=tiny_gpt2, embedder="test-hash", k=3), data)
+    assert record.status == "completed" and record.config["k_used"] == 3
+    assert 0 <= record.diagnostics["accuracy_uncalibrated"] <= 1
+    same = FewshotClassifier(FewshotConfig(model=tiny_gpt2, shots=3, selection="retrieved", embedder="test-hash",
+                                           template=record.config.get("template", "auto")), data)
+    expected = same.score(data.test.texts)["probs"]
+    assert np.allclose(np.asarray(record.predictions["probs"]), expected, atol=2e-4)
