@@ -263,8 +263,9 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
     if "summary" in d and record.method == "rag":
         s = d["summary"]
         rate = f"{s['embed_tweets_per_second']:.0f} tweets/s" if s.get("embed_tweets_per_second") else "served from cache"
-        lines.append(f"- embedding {s['embed_seconds']:.1f} s ({rate}); index built in {s['index_build_seconds']:.3f} s; "
-                     f"query {s['query_ms']:.3f} ms per tweet (batched)")
+        load = f" after loading the embedder in {s['embedder_load_seconds']:.1f} s" if s.get("embedder_load_seconds") else ""
+        lines.append(f"- embedding {s['embed_seconds']:.1f} s ({rate}){load}; index built in "
+                     f"{s['index_build_seconds']:.3f} s; query {s['query_ms']:.3f} ms per tweet (batched)")
     for n in record.notices:
         lines.append(f"- _{n}_")
     return "\n".join(lines)

@@ -46,17 +46,23 @@ class Embedder:
         self.calls = 0  # texts actually embedded (not served from the cache)
         self.last_seconds = 0.0
         self.last_cache_hit = False
+        self.load_seconds = 0.0  # loading the model (and, for onnx, exporting it once): not embedding time
 
     @property
     def model(self):
         if self._model is None:
-            if self.backend.startswith("onnx"):
-                from .onnx_backend import load_onnx_encoder
-
-                self._model = load_onnx_encoder(self._resolved, self.backend)
-            else:
-                self._model = load_embedder(self._resolved, self.backend)
+            t0 = time.perf_counter()
+            self._load()
+            self.load_seconds += time.perf_counter() - t0
         return self._model
+
+    def _load(self):
+        if self.backend.startswith("onnx"):
+            from .onnx_backend import load_onnx_encoder
+
+            self._model = load_onnx_encoder(self._resolved, self.backend)
+        else:
+            self._model = load_embedder(self._resolved, self.backend)
 
     def _cache_path(self, texts) -> Path:
         key = hashlib.sha256(f"{self.name}|{self.backend}".encode()).hexdigest()[:12]

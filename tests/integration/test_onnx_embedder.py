@@ -11,10 +11,11 @@ TEXTS = ["i love this so much", "worst day ever, everything broke", "going to th
 @pytest.fixture()
 def onnx_cache(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
-    from rag import onnx_backend
+    from rag import embed, onnx_backend
 
     monkeypatch.setattr(onnx_backend, "cache_root", lambda: tmp_path)
     monkeypatch.setattr(onnx_backend, "_SESSIONS", {})
+    monkeypatch.setattr(embed, "_EMBEDDERS", {})  # a fresh process: nothing loaded yet
     return tmp_path
 
 
@@ -60,4 +61,6 @@ def test_rag_run_with_onnx_backend(onnx_cache):
     record = run(RagConfig(mode="knn", backend="onnx", k=5), data)
     assert record.status == "completed"
     assert record.metrics["accuracy"] > 0.4
-    assert record.timings.get("embed_tweets_per_second", 0) > 0
+    # The one-time export is reported apart from embedding time (measured: ~7 s export, ~160 tweets/s here).
+    assert record.timings["embedder_load_seconds"] > 0.5
+    assert record.timings["embed_tweets_per_second"] > 30
