@@ -8,6 +8,7 @@ reached is an error, never a silent swap. Loaded models are cached per process a
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import os
 import threading
@@ -31,6 +32,21 @@ def cache_root() -> Path:
     root = Path(os.environ.get("TPR_CACHE", Path.home() / ".cache" / "tune-prompt-retrieve"))
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def folder_fingerprint(path: str | Path) -> str | None:
+    """A key for what a local model folder holds: its config and weight files' names, sizes and
+    modification times (subfolders too, e.g. sentence-transformers' 1_Pooling). None for a Hub id,
+    whose files this process does not see. For caches of things derived from a model."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256(str(folder.resolve()).encode())
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.suffix in (".json", ".safetensors", ".bin", ".gguf", ".txt", ".model"):
+            st = f.stat()
+            h.update(f"{f.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

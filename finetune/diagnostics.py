@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from comparisons.hub import hub_available
-from comparisons.models import cache_root
+from comparisons.models import cache_root, folder_fingerprint
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_WIKITEXT = PROJECT_ROOT.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"
@@ -104,15 +104,11 @@ def memoised_perplexity(model_path: str, windows: torch.Tensor, dtype, device: s
     """The base model's perplexity depends only on its weights, the token windows, dtype and device
     kind, so it is kept on disk and the next run on the same model skips that pass (a 16k-token pass
     of a 135M model is over a minute on 2 CPU cores). Returns (perplexity, served_from_cache).
-    Only local model folders are memoised: their weight files' sizes and times are part of the key."""
-    folder = Path(model_path)
-    if not folder.is_dir():
+    Only local model folders are memoised (comparisons.models.folder_fingerprint is part of the key)."""
+    model_key = folder_fingerprint(model_path)
+    if model_key is None:
         return compute(), False
-    h = hashlib.sha256(f"{folder.resolve()}|{dtype}|{device}".encode())
-    for f in sorted(folder.glob("*")):
-        if f.suffix in (".json", ".safetensors", ".bin", ".gguf"):
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h = hashlib.sha256(f"{model_key}|{dtype}|{device}".encode())
     h.update(windows.numpy().tobytes())
     path = cache_root() / "perplexity" / f"{h.hexdigest()[:24]}.json"
     if path.exists():
@@ -123,7 +119,7 @@ def memoised_perplexity(model_path: str, windows: torch.Tensor, dtype, device: s
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"perplexity": value, "model": str(folder), "tokens": int(windows.numel())}))
+    tmp.write_text(json.dumps({"perplexity": value, "model": str(model_path), "tokens": int(windows.numel())}))
     tmp.replace(path)
     return value, False
 

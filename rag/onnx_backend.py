@@ -6,7 +6,7 @@ pooling (mean or CLS) and the L2 normalisation inside the graph, and runs it wit
 `onnx-int8` also quantizes the weights of its matrix products to int8 (ONNX Runtime's dynamic
 quantization): faster on CPUs, at a small cost in embedding fidelity (bench/RESULTS.md gives both).
 
-Exports are cached under the project cache, keyed by the model folder, its config and the variant.
+Exports are cached under the project cache, keyed by the model folder's files and the variant.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from comparisons.errors import UserError
-from comparisons.models import cache_root
+from comparisons.models import cache_root, folder_fingerprint
 
 VARIANTS = ("onnx", "onnx-int8")
 _LOCK = threading.Lock()
@@ -117,12 +117,9 @@ def load_onnx_encoder(resolved, variant: str) -> OnnxEncoder:
         if key in _SESSIONS:
             return _SESSIONS[key]
         st = load_embedder(resolved, "torch")
-        folder = Path(resolved.path)
-        h = hashlib.sha256(str(folder.resolve()).encode())
-        for name in ("config.json", "modules.json", "1_Pooling/config.json"):
-            if (folder / name).exists():
-                h.update((folder / name).read_bytes())
-        target = cache_root() / "onnx" / f"{folder.name}-{h.hexdigest()[:12]}" / f"{variant}.onnx"
+        # A Hub id (no local folder) is keyed by its name: its export is reused until the cache is cleared.
+        key_part = folder_fingerprint(resolved.path) or hashlib.sha256(resolved.path.encode()).hexdigest()[:16]
+        target = cache_root() / "onnx" / f"{Path(resolved.path).name}-{key_part}" / f"{variant}.onnx"
         if not target.exists():
             _export(st, target, quantize=variant == "onnx-int8")
         _SESSIONS[key] = OnnxEncoder(st, target)
