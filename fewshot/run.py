@@ -16,10 +16,9 @@ from comparisons.models import load_causal_lm, resolve_lm
 from comparisons.runs import RunRecord, RunStore, new_record, tracked
 
 from .prompts import CONTENT_FREE, DEFAULT_EXAMPLE, DEFAULT_INSTRUCTION, PromptBuilder
-from .scoring import batch_prior, calibrate, label_logprobs, normalise
+from .scoring import CALIBRATIONS, batch_prior, calibrate, label_logprobs, normalise
 
 SELECTIONS = ("random", "balanced", "retrieved")
-CALIBRATIONS = ("batch", "contextual", "both")  # both: contextual, then batch on the result
 MIN_BATCH_FOR_PRIOR = 16  # fewer texts than this give no batch prior of their own
 
 

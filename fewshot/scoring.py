@@ -147,6 +147,11 @@ def calibrate(probs: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
     return cal / cal.sum(-1, keepdim=True)
 
 
+# How a label bias is divided out: batch (batch_prior over the scored tweets), contextual (content-free
+# inputs under the same demonstrations), or both (contextual, then batch on the result).
+CALIBRATIONS = ("batch", "contextual", "both")
+
+
 def batch_prior(probs: torch.Tensor) -> torch.Tensor:
     """Batch calibration's label bias (Zhou et al. 2024, "Batch Calibration"): the mean label
     distribution the model predicts over a batch of real, unlabelled inputs. Needs no extra prompts."""

@@ -14,9 +14,11 @@ from comparisons.data import TweetData
 from comparisons.errors import UserError
 from comparisons.metrics import classification_metrics
 from comparisons.runs import RunRecord, RunStore, new_record, tracked
+from fewshot.scoring import CALIBRATIONS
 
 from .classify import choose_k, fit_linear, knn_probs
 from .index import KINDS, build_index, query_latency, recall_at_k
+from .onnx_backend import VARIANTS as ONNX_VARIANTS
 from .retrieval import Retriever
 
 MODES = ("knn", "prompt", "linear")
@@ -40,8 +42,8 @@ class RagConfig(ConfigBase):
     def __post_init__(self):
         one_of("mode", self.mode, MODES)
         one_of("index", self.index, KINDS)
-        one_of("calibration", self.calibration, ("batch", "contextual", "both"))
-        one_of("backend", self.backend, ("torch", "onnx", "onnx-int8"))
+        one_of("calibration", self.calibration, CALIBRATIONS)
+        one_of("backend", self.backend, ("torch", *ONNX_VARIANTS))
         in_range("k", self.k, 0, 10_000)
         in_range("batch_size", self.batch_size, 1, 100_000)
         in_range("near_duplicate_threshold", self.near_duplicate_threshold, 0, 1)

@@ -72,6 +72,8 @@ CASES = [
     ("label words count", lambda t: ["run", "--method", "fewshot", "--label-words", "a,b", "--data", "sample", "--model", TINY["gpt2"]], "one label word per label"),
     ("bad selection", lambda t: ["run", "--method", "fewshot", "--selection", "best", "--data", "sample"], "selection must be one of"),
     ("bad index", lambda t: ["run", "--method", "rag", "--index", "tree", "--data", "sample"], "index must be one of flat, hnsw, ivf"),
+    ("bad embedding backend", lambda t: ["run", "--method", "rag", "--backend", "openvino", "--data", "sample"], "backend must be one of torch, onnx, onnx-int8"),
+    ("bad calibration", lambda t: ["run", "--method", "fewshot", "--calibration", "platt", "--data", "sample"], "calibration must be one of batch, contextual, both"),
     ("sweep for rag", lambda t: ["run", "--method", "rag", "--sweep", "0,1", "--data", "sample"], "--sweep is a few-shot option"),
 ]
 
