@@ -9,15 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data, subset  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
@@ -81,12 +80,8 @@ def main():
                                                  "fewshot: a JSON list of settings to run instead of the default four")
     a = p.parse_args()
     rows = {"finetune": finetune, "fewshot": fewshot, "rag": rag}[a.method](a)
-    out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(), "results": rows}
     name = a.method + (f"_{a.mode}" if a.method == "finetune" else "") + ("_custom" if a.config else "")
-    path = ROOT / "bench" / "out" / f"accuracy_{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1, default=str))
-    print(json.dumps(out, indent=1, default=str))
+    save(stamp(results=rows), f"accuracy_{name}")
 
 
 if __name__ == "__main__":

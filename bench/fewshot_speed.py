@@ -6,9 +6,7 @@ model (the bundled SmolLM2-135M-Instruct), same tweets, same demonstrations, one
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data, subset  # noqa: E402
 from fewshot import FewshotClassifier, FewshotConfig  # noqa: E402
 
@@ -50,8 +49,7 @@ def main():
     source = str(SHARED) if SHARED.exists() else "sample"
     data = subset(load_data(source), "all", a.tweets if SHARED.exists() else None, seed=42)
     texts = list(data.test.texts)
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(),
-              "torch_threads": torch.get_num_threads(), "tweets": len(texts), "shots": a.shots, "data": source}
+    result = stamp(torch_threads=torch.get_num_threads(), tweets=len(texts), shots=a.shots, data=source)
     for template in a.templates.split(","):
         clf = FewshotClassifier(FewshotConfig(shots=a.shots, selection="balanced", template=template, calibrate=False,
                                               batch_size=a.batch_size), data)
@@ -69,9 +67,7 @@ def main():
             "ratio": round(float(np.median(cached_rates) / np.median(plain_rates)), 2),
             "max_abs_logprob_difference": float((plain - cached).abs().max()),
         }
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    save(result, a.out)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ random init). Both random-initialised: speed does not depend on the weights.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
+from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data, subset  # noqa: E402
 from comparisons.models import gpt2_tokenizer_from_files  # noqa: E402
 from comparisons.runs import PeakMemory  # noqa: E402
@@ -97,14 +96,11 @@ def main():
     seed_data = subset(tweets, a.seed_tweets, 64, seed=42)
     seed = seed_recipe(model_dir, seed_data, on_cuda)
     ours = project_path(model_dir, ours_data, on_cuda, a.batch_size or (1024 if on_cuda else 64))
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(),
-              "cpus": os.cpu_count(), "device": torch.cuda.get_device_name(0) if on_cuda else "cpu",
-              "model": f"GPT-2 n_layer={cfg.n_layer} n_embd={cfg.n_embd} (random init)",
-              "seed_recipe": seed, "project": ours,
-              "speedup": round(ours["tweets_per_second"] / seed["tweets_per_second"], 1)}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    result = stamp(device=torch.cuda.get_device_name(0) if on_cuda else "cpu",
+                   model=f"GPT-2 n_layer={cfg.n_layer} n_embd={cfg.n_embd} (random init)",
+                   seed_recipe=seed, project=ours,
+                   speedup=round(ours["tweets_per_second"] / seed["tweets_per_second"], 1))
+    save(result, a.out)
 
 
 if __name__ == "__main__":

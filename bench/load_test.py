@@ -6,9 +6,6 @@ fine-tuning runs. Reports errors, the queue positions seen, and Try-it latency p
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import tempfile
 import threading
@@ -20,6 +17,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import save, stamp  # noqa: E402
 from bench.serve import serve_app  # noqa: E402
 DATA = ["Bundled sample", None, "", "", "60", "20", 42, False]  # source, upload, columns, sizes, seed, drop leaked
 FINETUNE = ["auto", "lora", 3, None, 8, 128, 1, 0.01, 0.1, 2, 0, 16, 32, 0]
@@ -80,15 +78,11 @@ def main():
         except Exception:  # the server is busy training: cancelling may time out; the app stops with us
             pass
         lat = np.asarray(latencies)
-        out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(),
-               "clients": a.clients, "try_it_calls": int(len(lat)), "errors": errors,
-               "try_it_p50_s": round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
-               "try_it_p95_s": round(float(np.percentile(lat, 95)), 3) if len(lat) else None,
-               "queue_positions_seen": ranks, "training_while_loaded": training_status, "wall_seconds": round(wall, 1)}
-    path = ROOT / "bench" / "out" / "load_test.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+        out = stamp(clients=a.clients, try_it_calls=int(len(lat)), errors=errors,
+                    try_it_p50_s=round(float(np.percentile(lat, 50)), 3) if len(lat) else None,
+                    try_it_p95_s=round(float(np.percentile(lat, 95)), 3) if len(lat) else None,
+                    queue_positions_seen=ranks, training_while_loaded=training_status, wall_seconds=round(wall, 1))
+    save(out, "load_test")
 
 
 if __name__ == "__main__":

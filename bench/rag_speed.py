@@ -7,9 +7,7 @@ p50/p99) at the full train set.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -21,6 +19,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
+from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data  # noqa: E402
 from rag.embed import Embedder  # noqa: E402
 from rag.index import build_index, query_latency, recall_at_k  # noqa: E402
@@ -57,8 +56,7 @@ def main():
     data = load_data(str(SHARED)) if SHARED.exists() else load_data("sample")
     rng = np.random.RandomState(0)
     texts = [data.train.texts[i] for i in rng.choice(len(data.train), min(a.tweets, len(data.train)), replace=False)]
-    out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(), "tweets": len(texts),
-           "embedding": []}
+    out = stamp(tweets=len(texts), embedding=[])
     base = None
     for backend in a.backends.split(","):
         for batch, sort in ((32, False), (128, True)) if backend == "torch" else ((32, True), (128, True)):
@@ -89,9 +87,7 @@ def main():
         if kind != "flat":
             entry["recall_at_10"] = round(recall_at_k(index, build_index(train_vecs), queries, 10), 4)
         out[f"index_{kind}"] = entry
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+    save(out, a.out)
 
 
 if __name__ == "__main__":

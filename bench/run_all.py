@@ -5,9 +5,7 @@ button (app.RUN_ALL), on 1,000 train / 300 eval real tweets (or the sample), bun
 """
 from __future__ import annotations
 
-import json
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -20,6 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TPR_RUNS_DIR", tempfile.mkdtemp(prefix="bench-runs-"))
 os.environ.setdefault("TPR_EMBED_CACHE", tempfile.mkdtemp(prefix="bench-embed-"))  # cold: no cached embeddings
 
+from bench.common import save, stamp  # noqa: E402
 from comparisons import service as svc  # noqa: E402
 from comparisons.api import Selection  # noqa: E402
 
@@ -34,8 +33,7 @@ def main():
                                         eval_size=300 if SHARED.exists() else None, seed=42))
     store = svc.runs_store()
     stop = threading.Event()
-    out = {"date": time.strftime("%Y-%m-%d"), "machine": platform.machine(), "cpus": os.cpu_count(),
-           "n_train": len(data.train), "n_eval": len(data.test), "steps": []}
+    out = stamp(n_train=len(data.train), n_eval=len(data.test), steps=[])
     t_all = time.perf_counter()
     for method, values in run_all_plan():
         t0 = time.perf_counter()
@@ -47,10 +45,7 @@ def main():
                              "accuracy": round(record.metrics["accuracy"], 4) if record and record.metrics else None})
         print(out["steps"][-1], flush=True)
     out["total_seconds"] = round(time.perf_counter() - t_all, 1)
-    path = ROOT / "bench" / "out" / "run_all.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=1))
-    print(json.dumps(out, indent=1))
+    save(out, "run_all")
 
 
 if __name__ == "__main__":
