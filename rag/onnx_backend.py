@@ -11,6 +11,7 @@ Exports are cached under the project cache, keyed by the model folder's files an
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import warnings
@@ -79,10 +80,10 @@ def _export(st, target: Path, quantize: bool) -> None:
 class OnnxEncoder:
     """`encode(texts, batch_size)` -> normalised float32 vectors, like SentenceTransformer.encode."""
 
-    def __init__(self, st, model_file: Path, threads: int | None = None):
+    def __init__(self, tokenizer, max_length: int, model_file: Path, threads: int | None = None):
         import onnxruntime as ort
 
-        self.tokenizer, self.max_length = st.tokenizer, st.max_seq_length or 512
+        self.tokenizer, self.max_length = tokenizer, max_length
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = threads or max(1, len(os.sched_getaffinity(0)))
@@ -116,11 +117,19 @@ def load_onnx_encoder(resolved, variant: str) -> OnnxEncoder:
     with _LOCK:
         if key in _SESSIONS:
             return _SESSIONS[key]
-        st = load_embedder(resolved, "torch")
         # A Hub id (no local folder) is keyed by its name: its export is reused until the cache is cleared.
         key_part = folder_fingerprint(resolved.path) or hashlib.sha256(resolved.path.encode()).hexdigest()[:16]
         target = cache_root() / "onnx" / f"{Path(resolved.path).name}-{key_part}" / f"{variant}.onnx"
-        if not target.exists():
+        meta = target.with_suffix(".json")
+        if not (target.exists() and meta.exists()):
+            # The torch model is loaded only to export it; a cached export needs just the tokenizer.
+            st = load_embedder(resolved, "torch")
             _export(st, target, quantize=variant == "onnx-int8")
-        _SESSIONS[key] = OnnxEncoder(st, target)
+            meta.write_text(json.dumps({"max_length": st.max_seq_length or 512}))
+            tokenizer = st.tokenizer
+        else:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+        _SESSIONS[key] = OnnxEncoder(tokenizer, json.loads(meta.read_text())["max_length"], target)
         return _SESSIONS[key]

@@ -42,13 +42,15 @@ def test_export_is_cached_on_disk(onnx_cache, monkeypatch):
     from rag import onnx_backend
 
     resolved = resolve_embedder("auto")
-    onnx_backend.load_onnx_encoder(resolved, "onnx")
+    first = onnx_backend.load_onnx_encoder(resolved, "onnx").encode(TEXTS)
     (path,) = onnx_cache.rglob("onnx.onnx")
     stamp = path.stat().st_mtime_ns
     monkeypatch.setattr(onnx_backend, "_SESSIONS", {})  # a new process: the session is rebuilt, the file reused
     monkeypatch.setattr(onnx_backend, "_export", lambda *a, **k: pytest.fail("exported twice"))
-    onnx_backend.load_onnx_encoder(resolved, "onnx")
+    monkeypatch.setattr("comparisons.models.load_embedder", lambda *a, **k: pytest.fail("torch model loaded"))
+    again = onnx_backend.load_onnx_encoder(resolved, "onnx")
     assert path.stat().st_mtime_ns == stamp
+    assert np.allclose(again.encode(TEXTS), first, atol=1e-6)  # the tokenizer alone serves a cached export
 
 
 def test_rag_run_with_onnx_backend(onnx_cache):
