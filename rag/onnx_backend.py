@@ -130,6 +130,6 @@ def load_onnx_encoder(resolved, variant: str) -> OnnxEncoder:
         else:
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+            tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=False)
         _SESSIONS[key] = OnnxEncoder(tokenizer, json.loads(meta.read_text())["max_length"], target)
         return _SESSIONS[key]
