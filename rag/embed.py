@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from comparisons.models import cache_root, load_embedder, resolve_embedder
+from comparisons.models import cache_root, folder_fingerprint, load_embedder, resolve_embedder
 
 # Named embedders that are not sentence-transformers models (tests register a deterministic one).
 _REGISTRY: dict[str, Callable[[], object]] = {}
@@ -65,7 +65,9 @@ class Embedder:
             self._model = load_embedder(self._resolved, self.backend)
 
     def _cache_path(self, texts) -> Path:
-        key = hashlib.sha256(f"{self.name}|{self.backend}".encode()).hexdigest()[:12]
+        # The model folder's files are part of the key: an embedder retrained in place embeds anew.
+        files = folder_fingerprint(self._resolved.path) if self.requested not in _REGISTRY else None
+        key = hashlib.sha256(f"{self.name}|{self.backend}|{files or ''}".encode()).hexdigest()[:12]
         return self.cache_dir / f"{key}-{texts_fingerprint(texts)}.npy"
 
     def encode(self, texts, *, batch_size: int = 32, use_cache: bool = True, on_progress=None, stop=None) -> np.ndarray:

@@ -78,3 +78,25 @@ def test_knn_beats_majority_by_a_wide_margin_and_hnsw_recall(real_tweets):
     record = run(RagConfig(mode="knn", index="hnsw"), data)
     assert record.metrics["accuracy"] > data.majority_rate() + 0.15
     assert record.diagnostics["recall_at_10"] >= 0.95
+
+
+def test_embedding_cache_is_keyed_by_the_model_files(tmp_path):
+    """A second run is served from the cache; new weights in the same folder are embedded anew."""
+    import os
+    import shutil
+
+    from comparisons.models import resolve_embedder
+    from rag.embed import Embedder
+
+    folder = tmp_path / "minilm"
+    shutil.copytree(resolve_embedder("auto").path, folder)
+    texts = ["i love this", "worst day ever", "on the bus"]
+    emb = Embedder(str(folder), cache_dir=tmp_path / "cache")
+    emb.encode(texts)
+    emb.encode(texts)
+    assert emb.calls == 3 and emb.last_cache_hit
+    weights = next(folder.glob("*.safetensors"))
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    emb.encode(texts)
+    assert emb.calls == 6 and not emb.last_cache_hit
