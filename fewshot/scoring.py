@@ -76,11 +76,35 @@ def _packs(groups: list[tuple[tuple, list]], batch_size: int):
         yield pack
 
 
+def hoist_common(prompts: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[int]]]:
+    """Move the tokens that every suffix under one shared prefix starts with (`Tweet:` in the plain
+    template, `<|im_start|>user` in a chat template) into that prefix. Each prompt's token sequence is
+    unchanged; those tokens are then encoded once per prefix instead of once per item. Every suffix
+    keeps at least one token, the position its label is read from."""
+    members: dict[tuple, list[int]] = defaultdict(list)
+    for i, (prefix, _) in enumerate(prompts):
+        if prefix:
+            members[tuple(prefix)].append(i)
+    out = [(list(p), list(s)) for p, s in prompts]
+    for prefix, items in members.items():
+        if len(items) < 2:
+            continue
+        suffixes = [prompts[i][1] for i in items]
+        first, limit, common = suffixes[0], min(len(s) for s in suffixes) - 1, 0
+        while common < limit and all(s[common] == first[common] for s in suffixes):
+            common += 1
+        for i in items:
+            out[i] = (list(prefix) + list(first[:common]), list(prompts[i][1][common:]))
+    return out
+
+
 def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: list[list[int]], *, pad_id: int,
                    batch_size: int = 16, use_cache: bool = True, length_normalise: bool = False,
                    on_batch=None, stop=None) -> torch.Tensor:
     """Matrix [n_prompts, n_labels] of summed (or mean, if length_normalise) label-token log-probs."""
     n_labels = len(labels)
+    if use_cache:
+        prompts = hoist_common(prompts)
     single = all(len(l) == 1 for l in labels)
     result = torch.zeros(len(prompts), n_labels)
     by_prefix: dict[tuple, list] = defaultdict(list)

@@ -5,7 +5,7 @@ import torch
 from comparisons.data import Split, TweetData, load_data, subset
 from comparisons.errors import UserError
 from fewshot import FewshotClassifier, FewshotConfig, run
-from fewshot.scoring import batch_prior, calibrate, label_logprobs
+from fewshot.scoring import batch_prior, calibrate, hoist_common, label_logprobs
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 
@@ -75,6 +75,22 @@ def test_cached_prefix_path_equals_plain_path(tiny_llama, words):
     plain = label_logprobs(clf.model, pairs, clf.builder.label_ids, pad_id=clf.tokenizer.pad_token_id, use_cache=False,
                            batch_size=3)
     assert torch.allclose(cached, plain, atol=1e-4)
+
+
+def test_hoisting_moves_shared_suffix_tokens_into_the_prefix_without_changing_any_prompt(tiny_gpt2):
+    clf = clf_for(tiny_gpt2, shots=3)
+    texts = list(small_data().test.texts) + ["", "N/A"]
+    pairs = [(p.prefix, p.suffix) for p in clf.prompts(texts, clf.demonstrations(texts))]
+    pairs.append(([7, 8], [1, 2, 3]))  # a prefix of its own: nothing to share with
+    hoisted = hoist_common(pairs)
+    assert [p + s for p, s in hoisted] == [p + s for p, s in pairs]  # the token sequences are unchanged
+    assert hoisted[-1] == pairs[-1]
+    lead = clf.tokenizer("Tweet:", add_special_tokens=False)["input_ids"]
+    for (p0, s0), (p1, s1) in zip(pairs[:-1], hoisted[:-1]):
+        assert p1 == p0 + lead and s1 == s0[len(lead):] and len(s1) >= 1
+    # Suffixes that are all the same keep their last token: the label is read after it.
+    same = hoist_common([([5], [1, 2]), ([5], [1, 2])])
+    assert same == [([5, 1], [2]), ([5, 1], [2])]
 
 
 def test_calibration_divides_out_a_planted_bias():
