@@ -2,6 +2,7 @@
 
     python bench/accuracy.py finetune --mode lora      # 1,000 train / 1,000 test, seed 42
     python bench/accuracy.py fewshot                   # 300 test tweets: zero-shot, balanced, retrieved (+/- calibration)
+    python bench/accuracy.py fewshot --test-tweets all # the same on all 3,534 test tweets
     python bench/accuracy.py rag                       # full train index, all 3,534 test tweets
 """
 from __future__ import annotations
@@ -43,7 +44,9 @@ def finetune(args):
 def fewshot(args):
     from fewshot import FewshotConfig, run
 
-    data = subset(load_data(str(SHARED)), "all", 300, seed=42)
+    # 300 stratified test tweets by default (a few minutes a setting); --test-tweets all: all 3,534.
+    n_test = None if args.test_tweets == "all" else int(args.test_tweets)
+    data = subset(load_data(str(SHARED)), "all", n_test, seed=42)
     rows = []
     settings = ({"shots": 0, "template": "chat"}, {"shots": 0, "template": "plain"},
                 {"shots": 6, "selection": "balanced", "template": "plain"},
@@ -78,9 +81,11 @@ def main():
     p.add_argument("--mode", default="lora")
     p.add_argument("--config", default="", help="finetune/rag: extra settings as a JSON object; "
                                                  "fewshot: a JSON list of settings to run instead of the default four")
+    p.add_argument("--test-tweets", default="300", help="fewshot: how many test tweets (stratified, seed 42), or 'all'")
     a = p.parse_args()
     rows = {"finetune": finetune, "fewshot": fewshot, "rag": rag}[a.method](a)
-    name = a.method + (f"_{a.mode}" if a.method == "finetune" else "") + ("_custom" if a.config else "")
+    name = a.method + (f"_{a.mode}" if a.method == "finetune" else "") + ("_custom" if a.config else "") + (
+        f"_test{a.test_tweets}" if a.method == "fewshot" and a.test_tweets != "300" else "")
     save(stamp(results=rows), f"accuracy_{name}")
 
 
