@@ -93,6 +93,22 @@ def test_hoisting_moves_shared_suffix_tokens_into_the_prefix_without_changing_an
     assert same == [([5, 1], [2]), ([5, 1], [2])]
 
 
+@pytest.mark.parametrize("batch_size", [1, 2, 5])
+def test_long_label_after_a_hoisted_one_token_suffix_equals_plain_path(tiny_llama, batch_size):
+    # Hoisting can leave a suffix of one token while a label has nine: the label's positions must
+    # still line up, whichever rows share a forward pass.
+    clf = clf_for(tiny_llama, label_words="bad,ok," + " ".join(["very"] * 8) + " good", shots=2,
+                  example_format="{text}: {label}")
+    texts = ["same start"] * 3  # every suffix is the whole common lead
+    pairs = [(p.prefix, p.suffix) for p in clf.prompts(texts, clf.demonstrations(texts))]
+    assert max(len(l) for l in clf.builder.label_ids) >= 9
+    assert [len(s) for _, s in hoist_common(pairs)] == [1, 1, 1]
+    kw = dict(pad_id=clf.tokenizer.pad_token_id, batch_size=batch_size)
+    cached = label_logprobs(clf.model, pairs, clf.builder.label_ids, use_cache=True, **kw)
+    plain = label_logprobs(clf.model, pairs, clf.builder.label_ids, use_cache=False, **kw)
+    assert torch.allclose(cached, plain, atol=1e-4)
+
+
 def test_calibration_divides_out_a_planted_bias():
     true = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
     bias = torch.tensor([0.1, 0.1, 0.8])  # the model over-predicts label 2
