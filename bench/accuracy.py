@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons.data import load_data, subset  # noqa: E402
+from comparisons.data import load_data, parse_size, subset  # noqa: E402
+from comparisons.errors import UserError  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
 
@@ -45,8 +46,7 @@ def fewshot(args):
     from fewshot import FewshotConfig, run
 
     # 300 stratified test tweets by default (a few minutes a setting); --test-tweets all: all 3,534.
-    n_test = None if args.test_tweets == "all" else int(args.test_tweets)
-    data = subset(load_data(str(SHARED)), "all", n_test, seed=42)
+    data = subset(load_data(str(SHARED)), "all", args.test_tweets, seed=42)
     rows = []
     settings = ({"shots": 0, "template": "chat"}, {"shots": 0, "template": "plain"},
                 {"shots": 6, "selection": "balanced", "template": "plain"},
@@ -75,13 +75,22 @@ def rag(args):
     return rows
 
 
+def _test_tweets(value: str) -> str:
+    """The project's own size check ('all' or a positive count), as a one-line argparse error."""
+    try:
+        parse_size(value)
+    except UserError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("method", choices=["finetune", "fewshot", "rag"])
     p.add_argument("--mode", default="lora")
     p.add_argument("--config", default="", help="finetune/rag: extra settings as a JSON object; "
                                                  "fewshot: a JSON list of settings to run instead of the default four")
-    p.add_argument("--test-tweets", default="300", help="fewshot: how many test tweets (stratified, seed 42), or 'all'")
+    p.add_argument("--test-tweets", type=_test_tweets, default="300", help="fewshot: how many test tweets (stratified, seed 42), or 'all'")
     a = p.parse_args()
     rows = {"finetune": finetune, "fewshot": fewshot, "rag": rag}[a.method](a)
     name = a.method + (f"_{a.mode}" if a.method == "finetune" else "") + ("_custom" if a.config else "") + (
