@@ -154,11 +154,12 @@ class FewshotClassifier:
         if stop is not None and stop.is_set():
             raise InterruptedError("stopped")
         probs = normalise(scores[:n])
-        cal, note, bias = probs, None, None
+        cal, note, bias, cf_item = probs, None, None, None
         if self._contextual:
             cf = normalise(scores[n:]).view(len(unique), len(CONTENT_FREE), -1).mean(1)
             row_of = {d: i for i, d in enumerate(unique)}
-            cal = calibrate(probs, cf[[row_of[tuple(d)] for d in demos]])
+            cf_item = cf[[row_of[tuple(d)] for d in demos]]
+            cal = calibrate(probs, cf_item)
         if self.config.calibrate and self.config.calibration in ("batch", "both"):
             if prior is not None:
                 bias = torch.as_tensor(prior, dtype=probs.dtype)
@@ -169,7 +170,10 @@ class FewshotClassifier:
                         "these probabilities are not batch-calibrated.")
             if bias is not None:
                 cal = calibrate(cal, bias)
+        # content_free: each item's content-free label distribution (contextual calibration only), so
+        # that every calibration can be recomputed from one scoring pass (bench/fewshot_select.py).
         return {"probs": cal.numpy(), "probs_uncalibrated": probs.numpy(), "demos": demos, "note": note,
+                "content_free": cf_item.numpy() if cf_item is not None else None,
                 "prior": bias.tolist() if bias is not None else None,
                 "prompt_tokens": [len(p.ids()) for p in prompts], "truncated": sum(p.dropped > 0 for p in prompts),
                 "dropped_demos": sum(p.dropped for p in prompts)}

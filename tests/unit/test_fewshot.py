@@ -162,6 +162,17 @@ def test_both_calibrations_compose_contextual_then_batch(tiny_gpt2):
     assert np.allclose(both, expected, atol=1e-5)
 
 
+def test_content_free_distribution_per_item_recomputes_contextual_calibration(tiny_gpt2):
+    texts = list(small_data().train.texts[:6])
+    out = clf_for(tiny_gpt2, selection="retrieved", calibrate=True, calibration="contextual").score(texts)
+    cf = out["content_free"]
+    assert cf.shape == out["probs"].shape and np.allclose(cf.sum(1), 1, atol=1e-5)
+    assert len({tuple(np.round(r, 6)) for r in cf}) > 1  # each tweet's own demonstrations, its own bias
+    again = calibrate(torch.tensor(out["probs_uncalibrated"]), torch.tensor(cf)).numpy()
+    assert np.allclose(again, out["probs"], atol=1e-6)
+    assert clf_for(tiny_gpt2, calibrate=True, calibration="batch").score(texts)["content_free"] is None
+
+
 def test_retrieved_demonstrations_never_include_the_item_or_a_duplicate(tiny_gpt2):
     data = small_data()
     dup = data.train.texts[5]
