@@ -128,6 +128,10 @@ def test_full_journey(page, app_url):
 
     # Few-shot
     tab(page, "Few-shot")
+    page.locator("#fs-best").click()  # the preset fills the settings and says what it measured
+    wait_text(page, "#fs-status", "Most accurate measured setting", 30)
+    assert page.locator("#fs-shots input").first.input_value() == "12"
+    assert page.get_by_label("both", exact=True).is_checked() and page.get_by_label("retrieved", exact=True).is_checked()
     fill(page, "fs-shots", 2)
     page.get_by_label("balanced").check()
     page.locator("#fs-start").click()
