@@ -32,7 +32,7 @@ from comparisons.data import TweetData, load_data, subset  # noqa: E402
 from comparisons.errors import UserError  # noqa: E402
 from comparisons.metrics import classification_metrics  # noqa: E402
 from fewshot.run import FewshotClassifier, FewshotConfig  # noqa: E402
-from fewshot.scoring import batch_prior, calibrate  # noqa: E402
+from fewshot.scoring import every_calibration  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
 DEFAULT = [
@@ -65,14 +65,6 @@ class NearestPerClass(FewshotClassifier):
         return out
 
 
-def variants(out: dict) -> dict[str, np.ndarray]:
-    """Predicted probabilities under every calibration, from one scoring pass."""
-    raw = torch.as_tensor(out["probs_uncalibrated"])
-    ctx = calibrate(raw, torch.as_tensor(out["content_free"]))
-    return {"none": raw, "contextual": ctx, "batch": calibrate(raw, batch_prior(raw)),
-            "both": calibrate(ctx, batch_prior(ctx))}
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dev", default="400", help="dev tweets drawn (stratified, seed 7) from train")
@@ -96,7 +88,8 @@ def main():
         seconds = time.perf_counter() - t0
         row = {"candidate": cand, "seconds": round(seconds, 1),
                "prompt_tokens_mean": round(float(np.mean(out["prompt_tokens"])), 1)}
-        for name, probs in variants(out).items():
+        for name, probs in every_calibration(torch.as_tensor(out["probs_uncalibrated"]),
+                                             torch.as_tensor(out["content_free"])).items():
             m = classification_metrics(y, probs.argmax(1).numpy(), data.label_names)
             row[name] = {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
                          "predictions": probs.argmax(1).tolist()}  # for paired comparisons

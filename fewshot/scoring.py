@@ -180,3 +180,13 @@ def batch_prior(probs: torch.Tensor) -> torch.Tensor:
     """Batch calibration's label bias (Zhou et al. 2024, "Batch Calibration"): the mean label
     distribution the model predicts over a batch of real, unlabelled inputs. Needs no extra prompts."""
     return probs.mean(0)
+
+
+def every_calibration(probs: torch.Tensor, content_free: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The label probabilities under no calibration and each of CALIBRATIONS, from one scoring pass:
+    `probs` [n, labels] uncalibrated, `content_free` [n, labels] each item's content-free distribution.
+    `both` is contextual, then batch on the result, as `FewshotClassifier.score` applies it (a test
+    holds the two to the same numbers)."""
+    ctx = calibrate(probs, content_free)
+    return {"none": probs, "contextual": ctx, "batch": calibrate(probs, batch_prior(probs)),
+            "both": calibrate(ctx, batch_prior(ctx))}

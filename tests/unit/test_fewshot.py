@@ -5,7 +5,7 @@ import torch
 from comparisons.data import Split, TweetData, load_data, subset
 from comparisons.errors import UserError
 from fewshot import FewshotClassifier, FewshotConfig, run
-from fewshot.scoring import batch_prior, calibrate, hoist_common, label_logprobs
+from fewshot.scoring import batch_prior, calibrate, every_calibration, hoist_common, label_logprobs
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 
@@ -171,6 +171,16 @@ def test_content_free_distribution_per_item_recomputes_contextual_calibration(ti
     again = calibrate(torch.tensor(out["probs_uncalibrated"]), torch.tensor(cf)).numpy()
     assert np.allclose(again, out["probs"], atol=1e-6)
     assert clf_for(tiny_gpt2, calibrate=True, calibration="batch").score(texts)["content_free"] is None
+
+
+def test_every_calibration_from_one_pass_equals_each_calibrated_run(tiny_gpt2):
+    texts = list(small_data().train.texts[:20])  # >= MIN_BATCH_FOR_PRIOR, so batch calibration applies
+    out = clf_for(tiny_gpt2, selection="retrieved", calibrate=True, calibration="both").score(texts)
+    every = every_calibration(torch.tensor(out["probs_uncalibrated"]), torch.tensor(out["content_free"]))
+    assert np.allclose(every["none"].numpy(), out["probs_uncalibrated"])
+    for method in ("contextual", "batch", "both"):
+        run_probs = clf_for(tiny_gpt2, selection="retrieved", calibrate=True, calibration=method).score(texts)["probs"]
+        assert np.allclose(every[method].numpy(), run_probs, atol=1e-5), method
 
 
 def test_retrieved_demonstrations_never_include_the_item_or_a_duplicate(tiny_gpt2):
