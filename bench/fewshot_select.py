@@ -54,11 +54,10 @@ class NearestPerClass(FewshotClassifier):
         _, ids = self.retriever.neighbours(texts, max(64, 8 * k), query_vectors=query_vectors)
         out = []
         for row in ids:
-            taken = {c: 0 for c in range(n_labels)}
-            chosen = []
-            for i in row:
-                c = int(self.train_labels[i]) if i >= 0 else -1
-                if i >= 0 and taken[c] < k // n_labels:
+            taken, chosen = [0] * n_labels, []
+            for i in row[row >= 0]:
+                c = int(self.train_labels[i])
+                if taken[c] < k // n_labels:
                     taken[c] += 1
                     chosen.append(int(i))
             out.append(chosen[::-1])
@@ -70,17 +69,25 @@ def main():
     p.add_argument("--dev", default="400", help="dev tweets drawn (stratified, seed 7) from train")
     p.add_argument("--candidates", default="", help="a JSON list of settings; default: the list in this file")
     a = p.parse_args()
-    data = load_data(str(SHARED))
+    # Bad input (data folder, dev size, candidate JSON or setting) is a one-line error before any scoring.
     try:
+        data = load_data(str(SHARED))
         dev = subset(data, a.dev, None, seed=7).train  # scored as the eval split; the pool stays all of train
+        candidates = json.loads(a.candidates) if a.candidates else DEFAULT
+        if not isinstance(candidates, list) or not all(isinstance(c, dict) for c in candidates):
+            raise UserError("--candidates must be a JSON list of objects, e.g. '[{\"shots\": 8}]'.")
+        if any(c.get("pick", "nearest-per-class") != "nearest-per-class" for c in candidates):
+            raise UserError('"pick" takes one value: "nearest-per-class".')
+        configs = [FewshotConfig.from_dict({"selection": "retrieved", "calibrate": True, "calibration": "both",
+                                            **{k: v for k, v in c.items() if k != "pick"}}) for c in candidates]
+    except json.JSONDecodeError as e:
+        p.error(f"--candidates is not valid JSON: {e}")
     except UserError as e:
         p.error(str(e))
     devdata = TweetData(data.train, dev, list(data.label_names), data.source)
     y = np.asarray(dev.labels)
     rows = []
-    for cand in json.loads(a.candidates) if a.candidates else DEFAULT:
-        settings = {k: v for k, v in cand.items() if k != "pick"}
-        config = FewshotConfig(**{"selection": "retrieved", "calibrate": True, "calibration": "both", **settings})
+    for cand, config in zip(candidates, configs):
         cls = NearestPerClass if cand.get("pick") == "nearest-per-class" else FewshotClassifier
         clf = cls(config, devdata)
         t0 = time.perf_counter()
@@ -88,14 +95,14 @@ def main():
         seconds = time.perf_counter() - t0
         row = {"candidate": cand, "seconds": round(seconds, 1),
                "prompt_tokens_mean": round(float(np.mean(out["prompt_tokens"])), 1)}
+        predictions = {}  # per calibration, for paired comparisons; saved, not printed
         for name, probs in every_calibration(torch.as_tensor(out["probs_uncalibrated"]),
                                              torch.as_tensor(out["content_free"])).items():
-            m = classification_metrics(y, probs.argmax(1).numpy(), data.label_names)
-            row[name] = {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
-                         "predictions": probs.argmax(1).tolist()}  # for paired comparisons
-        rows.append(row)
-        print(json.dumps({k: ({m: v for m, v in r.items() if m != "predictions"} if isinstance(r, dict) and k != "candidate" else r)
-                          for k, r in row.items()}), flush=True)
+            predictions[name] = probs.argmax(1).numpy()
+            m = classification_metrics(y, predictions[name], data.label_names)
+            row[name] = {"accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4)}
+        print(json.dumps(row), flush=True)
+        rows.append({**row, "predictions": {k: v.tolist() for k, v in predictions.items()}})
     best = max(rows, key=lambda r: r["both"]["accuracy"])
     save(stamp(dev_tweets=len(dev), dev_seed=7, labels=y.tolist(), results=rows, best=best["candidate"]), "fewshot_select")
 
