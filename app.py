@@ -18,7 +18,8 @@ HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for train
 # The few-shot setting chosen on tweets held out from train (bench/fewshot_select.py) and then measured once
 # on all test tweets (bench/RESULTS.md). A literal here: importing fewshot would load torch at start-up.
 FEWSHOT_BEST = {"shots": 12, "selection": "retrieved", "template": "plain", "calibration": "both"}
-FEWSHOT_BEST_NOTE = ("Most accurate measured setting: 12 retrieved demonstrations, contextual then batch calibration. "
+FEWSHOT_BEST_NOTE = (f"Most accurate measured setting: {FEWSHOT_BEST['shots']} {FEWSHOT_BEST['selection']} demonstrations, "
+                     f"{FEWSHOT_BEST['template']} template, contextual then batch calibration. "
                      "Chosen on 400 tweets held out from train, then measured once on all 3,534 real test tweets with "
                      "the bundled 135M model: accuracy 0.595, macro-F1 0.598 (6 demonstrations: 0.578). Slow on a "
                      "CPU: 0.87 tweets/s on 2 cores (a ~370-token prompt and 3 content-free prompts per tweet).")
@@ -261,9 +262,9 @@ def build_fewshot_tab(data_inputs):
                 points.append({"shots": k, "accuracy": rec.diagnostics["accuracy_uncalibrated"], "calibration": "raw"})
             yield f"k={k} done", last[1], last[2], last[3], _plot(pd.DataFrame(points, columns=["shots", "accuracy", "calibration"]))
 
-    best.click(lambda: (FEWSHOT_BEST["shots"], FEWSHOT_BEST["selection"], FEWSHOT_BEST["template"], True,
-                        FEWSHOT_BEST["calibration"], FEWSHOT_BEST_NOTE),
-               None, [shots, selection, template, calibrate, calibration, status], queue=False)
+    preset = {"shots": shots, "selection": selection, "template": template, "calibration": calibration}
+    best.click(lambda: (*(FEWSHOT_BEST[k] for k in preset), True, FEWSHOT_BEST_NOTE), None,
+               [*preset.values(), calibrate, status], queue=False)
     start.click(handler, fields + data_inputs, [status, result, cm, examples, sweep_plot], api_name="fewshot", **HEAVY)
     sweep_btn.click(sweep_handler, fields + data_inputs, [status, result, cm, examples, sweep_plot], **HEAVY)
     stop.click(lambda request=None: svc.session(_session_key(request)).stop.set() or "stopping…", None, status, queue=False)
