@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
@@ -104,7 +102,10 @@ def main():
         print(json.dumps(row), flush=True)
         rows.append({**row, "predictions": {k: v.tolist() for k, v in predictions.items()}})
     best = max(rows, key=lambda r: r["both"]["accuracy"])
-    save(stamp(dev_tweets=len(dev), dev_seed=7, labels=y.tolist(), results=rows, best=best["candidate"]), "fewshot_select")
+    save(
+        stamp(dev_tweets=len(dev), dev_seed=7, labels=y.tolist(), results=rows, best=best["candidate"]),
+        "fewshot_select",
+    )
 
 
 if __name__ == "__main__":

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
@@ -20,7 +18,8 @@ import torch  # noqa: E402
 
 from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data, subset  # noqa: E402
-from fewshot import FewshotClassifier, FewshotConfig  # noqa: E402
+from fewshot import FewshotConfig  # noqa: E402
+from fewshot.run import FewshotClassifier  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
 
@@ -61,7 +60,9 @@ def main():
             r, cached = timed(clf, texts, True, 1)
             cached_rates += r
         result[template] = {
-            "prompt_tokens_mean": round(float(np.mean([len(p.ids()) for p in clf.prompts(texts, clf.demonstrations(texts))])), 1),
+            "prompt_tokens_mean": round(
+                float(np.mean([len(p.ids()) for p in clf.prompts(texts, clf.demonstrations(texts))])), 1
+            ),
             "plain_tweets_per_second": round(float(np.median(plain_rates)), 2),
             "cached_tweets_per_second": round(float(np.median(cached_rates)), 2),
             "ratio": round(float(np.median(cached_rates) / np.median(plain_rates)), 2),

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
@@ -58,28 +56,59 @@ def seed_recipe(model_dir, data, on_cuda) -> dict:
     enc = tok(list(data.train.texts), padding="max_length", truncation=True, max_length=1024)
     rows = [{"input_ids": i, "attention_mask": a, "labels": l}
             for i, a, l in zip(enc["input_ids"], enc["attention_mask"], data.train.labels)]
-    args = TrainingArguments(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=1, gradient_accumulation_steps=4,
-                             num_train_epochs=1, learning_rate=5e-5, report_to="none", save_strategy="no",
-                             logging_steps=1000, disable_tqdm=True, use_cpu=not on_cuda, seed=42)
+    args = TrainingArguments(
+        output_dir=tempfile.mkdtemp(),
+        per_device_train_batch_size=1,
+        gradient_accumulation_steps=4,
+        num_train_epochs=1,
+        learning_rate=5e-5,
+        report_to="none",
+        save_strategy="no",
+        logging_steps=1000,
+        disable_tqdm=True,
+        use_cpu=not on_cuda,
+        seed=42,
+    )
     trainer = Trainer(model=model, args=args, train_dataset=rows)
     with PeakMemory() as mem:
         t0 = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - t0
-    return {"tweets": len(rows), "seconds": round(seconds, 2), "tweets_per_second": round(len(rows) / seconds, 2),
-            **mem.result()}
+    return {
+        "tweets": len(rows),
+        "seconds": round(seconds, 2),
+        "tweets_per_second": round(len(rows) / seconds, 2),
+        **mem.result(),
+    }
 
 
 def project_path(model_dir, data, on_cuda, batch_size) -> dict:
-    from finetune import FinetuneConfig, run
+    from finetune import FinetuneConfig
+    from finetune.train import run
 
-    cfg = FinetuneConfig(model=model_dir, mode="full", epochs=1, batch_size=batch_size, eval_batch_size=256,
-                         forgetting_tokens=0, save_model=False, train_slice=False, n_evals=1, curve_size=64,
-                         head_init="random", input_template="{text}")
+    cfg = FinetuneConfig(
+        model=model_dir,
+        mode="full",
+        epochs=1,
+        batch_size=batch_size,
+        eval_batch_size=256,
+        forgetting_tokens=0,
+        save_model=False,
+        train_slice=False,
+        n_evals=1,
+        curve_size=64,
+        head_init="random",
+        input_template="{text}",
+    )
     with PeakMemory() as mem:
         record = run(cfg, data)
-    return {"tweets": len(data.train), "seconds": record.timings["train_seconds"],
-            "tweets_per_second": record.timings["tweets_per_second"], "batch_size": batch_size, **mem.result()}
+    return {
+        "tweets": len(data.train),
+        "seconds": record.timings["train_seconds"],
+        "tweets_per_second": record.timings["tweets_per_second"],
+        "batch_size": batch_size,
+        **mem.result(),
+    }
 
 
 def main():
@@ -96,10 +125,13 @@ def main():
     seed_data = subset(tweets, a.seed_tweets, 64, seed=42)
     seed = seed_recipe(model_dir, seed_data, on_cuda)
     ours = project_path(model_dir, ours_data, on_cuda, a.batch_size or (1024 if on_cuda else 64))
-    result = stamp(device=torch.cuda.get_device_name(0) if on_cuda else "cpu",
-                   model=f"GPT-2 n_layer={cfg.n_layer} n_embd={cfg.n_embd} (random init)",
-                   seed_recipe=seed, project=ours,
-                   speedup=round(ours["tweets_per_second"] / seed["tweets_per_second"], 1))
+    result = stamp(
+        device=torch.cuda.get_device_name(0) if on_cuda else "cpu",
+        model=f"GPT-2 n_layer={cfg.n_layer} n_embd={cfg.n_embd} (random init)",
+        seed_recipe=seed,
+        project=ours,
+        speedup=round(ours["tweets_per_second"] / seed["tweets_per_second"], 1),
+    )
     save(result, a.out)
 
 

@@ -6,23 +6,28 @@ fine-tuning runs. Reports errors, the queue positions seen, and Try-it latency p
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import save, stamp
+from bench.serve import serve_app
 
-from bench.common import save, stamp  # noqa: E402
-from bench.serve import serve_app  # noqa: E402
-DATA = ["Bundled sample", None, "", "", "60", "20", 42, False]  # source, upload, columns, sizes, seed, drop leaked
-FINETUNE = ["auto", "lora", 3, None, 8, 128, 1, 0.01, 0.1, 2, 0, 16, 32, 0]
-FEWSHOT = ["auto", 2, "balanced", "plain", False, "batch", "Classify the sentiment of each tweet as {labels}.",
-           "Tweet: {text}\nSentiment: {label}", ""]
+# Keyword arguments of the app's public API (ui/api.py); each client first chooses its data selection.
+DATA = {"source": "sample", "train_size": "60", "eval_size": "20", "seed": 42}
+FINETUNE = {"mode": "lora", "epochs": 3, "batch_size": 8, "n_evals": 2, "forgetting_tokens": 0}
+FEWSHOT = {"shots": 2, "selection": "balanced", "calibrate": False}
+
+
+def client_with_data(url: str):
+    """A gradio_client session whose data selection is DATA."""
+    from gradio_client import Client
+
+    c = Client(url, verbose=False)
+    c.predict(**DATA, api_name="/load_data")
+    return c
 
 
 def main():
@@ -30,26 +35,24 @@ def main():
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--tries", type=int, default=3, help="Try-it calls per client")
     a = p.parse_args()
-    from gradio_client import Client
-
     with serve_app(tempfile.mkdtemp(prefix="load-runs-")) as url:
-        main_client = Client(url, verbose=False)
-        main_client.predict("warm up", *DATA, api_name="/try_it")  # builds the retriever once
-        training = main_client.submit(*FINETUNE, *DATA, api_name="/finetune")
+        main_client = client_with_data(url)
+        main_client.predict("warm up", api_name="/classify")  # builds the retriever once
+        training = main_client.submit(**FINETUNE, api_name="/run_finetune")
         time.sleep(5)
         latencies, errors, ranks = [], [], []
         lock = threading.Lock()
 
         def user(i: int):
             try:
-                c = Client(url, verbose=False)
+                c = client_with_data(url)
                 for t in range(a.tries):
                     t0 = time.perf_counter()
-                    c.predict(f"user {i} says this is great fun {t}", *DATA, api_name="/try_it")
+                    c.predict(f"user {i} says this is great fun {t}", api_name="/classify")
                     with lock:
                         latencies.append(time.perf_counter() - t0)
                 if i % 4 == 0:  # every fourth user also queues a few-shot run behind the training
-                    job = c.submit(*FEWSHOT, *DATA, api_name="/fewshot")
+                    job = c.submit(**FEWSHOT, api_name="/run_fewshot")
                     for _ in range(20):
                         st = job.status()
                         if st.rank is not None:

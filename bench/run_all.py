@@ -6,14 +6,12 @@ button (app.RUN_ALL), on 1,000 train / 300 eval real tweets (or the sample), bun
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TPR_RUNS_DIR", tempfile.mkdtemp(prefix="bench-runs-"))
 os.environ.setdefault("TPR_EMBED_CACHE", tempfile.mkdtemp(prefix="bench-embed-"))  # cold: no cached embeddings

@@ -9,17 +9,21 @@ from .data import TweetData, drop_leaked, load_data, subset
 from .errors import UserError
 from .runs import RunRecord, RunStore
 
-METHODS = ("finetune", "fewshot", "rag")
+# method -> the module of its entry point `run(config, data, *, on_event, stop, store) -> RunRecord`.
+# Each method's package exports only its torch-free `Config`; the entry module loads the heavy libraries.
+ENTRY_MODULES = {"finetune": "finetune.train", "fewshot": "fewshot.run", "rag": "rag.run"}
+METHODS = tuple(ENTRY_MODULES)
 
 
-def method_module(method: str):
-    if method not in METHODS:
+def config_class(method: str):
+    """The method's config dataclass (imports no torch, transformers or faiss)."""
+    if method not in ENTRY_MODULES:
         raise UserError(f"unknown method '{method}'. Methods: {', '.join(METHODS)}.")
-    return importlib.import_module(method)
+    return importlib.import_module(method).Config
 
 
 def make_config(method: str, values: dict):
-    return method_module(method).Config.from_dict(values)
+    return config_class(method).from_dict(values)
 
 
 @dataclass
@@ -59,7 +63,8 @@ def _cap(size, available: int, default: int):
 
 
 def run_method(method: str, config, data: TweetData, *, store: RunStore | None, on_event=None, stop=None) -> RunRecord:
-    return method_module(method).run(config, data, on_event=on_event, stop=stop, store=store)
+    entry = importlib.import_module(ENTRY_MODULES[method]).run
+    return entry(config, data, on_event=on_event, stop=stop, store=store)
 
 
 def summary_json(record: RunRecord) -> dict:

@@ -6,31 +6,16 @@ prints one line `error: ...` and exits with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 
+from .api import METHODS, config_class
+from .config import kind_of
 from .errors import UserError
-
-# CLI flag -> config field, per method. Flags a method does not know are errors, not silently ignored.
-METHOD_FLAGS = {
-    "finetune": {"model": "model", "mode": "mode", "epochs": "epochs", "lr": "learning_rate", "batch_size": "batch_size",
-                 "grad_accum": "grad_accum", "max_length": "max_length", "weight_decay": "weight_decay",
-                 "warmup_ratio": "warmup_ratio", "eval_steps": "eval_steps", "patience": "patience",
-                 "lora_r": "lora_r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
-                 "lora_targets": "lora_targets", "torch_compile": "torch_compile",
-                 "forgetting_tokens": "forgetting_tokens", "forgetting_text": "forgetting_text", "seed": "seed"},
-    "fewshot": {"model": "model", "shots": "shots", "selection": "selection", "calibrate": "calibrate",
-                "calibration": "calibration",
-                "template": "template", "label_words": "label_words", "batch_size": "batch_size",
-                "embedder": "embedder", "seed": "seed", "length_normalise": "length_normalise",
-                "max_length": "max_length"},
-    "rag": {"embedder": "embedder", "backend": "backend", "mode": "mode", "k": "k", "index": "index", "model": "model",
-            "batch_size": "batch_size", "seed": "seed", "calibrate": "calibrate", "calibration": "calibration",
-            "template": "template",
-            "near_duplicate_threshold": "near_duplicate_threshold"},
-}
+from .settings import settings
 
 
 def _print_err(msg: str) -> None:
@@ -58,6 +43,39 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
+def method_fields() -> dict[str, dict[str, dataclasses.Field]]:
+    """field name -> {method: field} over every method's config; the Data tab's fields (the seed) come
+    from the data options instead."""
+    out: dict[str, dict[str, dataclasses.Field]] = {}
+    for method in METHODS:
+        for f in dataclasses.fields(config_class(method)):
+            if f.metadata.get("place") != "data":
+                out.setdefault(f.name, {})[method] = f
+    return out
+
+
+def flag_of(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_method_flags(group) -> None:
+    """One flag per config field (--field-name, plus the field's own extra spellings); help, default
+    and choices come from the field. Values stay strings here: the config coerces and checks them."""
+    for name, by_method in method_fields().items():
+        parts = []
+        for method, f in by_method.items():
+            m = f.metadata
+            choices = f" {{{'|'.join(map(str, m['choices']))}}}" if m.get("choices") else ""
+            parts.append(f"{method}: {m.get('help', '')}{choices} (default {f.default!r})")
+        extra = tuple(x for f in by_method.values() for x in f.metadata.get("flags", ()))
+        flags = [flag_of(name), *dict.fromkeys(extra)]
+        if all(kind_of(f) == "bool" for f in by_method.values()):
+            group.add_argument(*flags, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                               help="; ".join(parts))
+        else:
+            group.add_argument(*flags, dest=name, default=None, help="; ".join(parts))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m comparisons",
                                      description="Tune · Prompt · Retrieve: fine-tune, prompt or retrieve?")
@@ -70,46 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one method and record it")
     _add_data_args(p)
-    p.add_argument("--method", required=True, choices=["finetune", "fewshot", "rag"])
+    p.add_argument("--method", required=True, choices=list(METHODS))
     p.add_argument("--train-size", default=None, help="a number or 'all' (default 1000, or all where fewer)")
     p.add_argument("--eval-size", default=None, help="a number or 'all' (default 1000, or all where fewer)")
-    p.add_argument("--runs-dir", default="runs")
-    g = p.add_argument_group("method options (each method takes its own)")
-    g.add_argument("--model", default=None, help="Hub id, local folder or 'auto'")
-    g.add_argument("--mode", default=None, help="finetune: full|lora; rag: knn|prompt|linear")
-    g.add_argument("--epochs", default=None)
-    g.add_argument("--lr", default=None)
-    g.add_argument("--batch-size", default=None)
-    g.add_argument("--grad-accum", default=None)
-    g.add_argument("--max-length", default=None)
-    g.add_argument("--weight-decay", default=None)
-    g.add_argument("--warmup-ratio", default=None)
-    g.add_argument("--eval-steps", default=None)
-    g.add_argument("--patience", default=None)
-    g.add_argument("--lora-r", default=None)
-    g.add_argument("--lora-alpha", default=None)
-    g.add_argument("--lora-dropout", default=None)
-    g.add_argument("--lora-targets", default=None)
-    g.add_argument("--torch-compile", action="store_const", const=True, default=None)
-    g.add_argument("--forgetting-tokens", default=None)
-    g.add_argument("--forgetting-text", default=None)
-    g.add_argument("--shots", default=None)
-    g.add_argument("--selection", default=None, help="fewshot: random|balanced|retrieved")
-    g.add_argument("--calibrate", dest="calibrate", action="store_const", const=True, default=None)
-    g.add_argument("--no-calibrate", dest="calibrate", action="store_const", const=False)
-    g.add_argument("--calibration", default=None, help="batch (mean over the eval tweets; default) | contextual (content-free inputs) | both")
-    g.add_argument("--template", default=None, help="auto|plain|chat")
-    g.add_argument("--label-words", default=None, help="comma-separated, one per label in order")
-    g.add_argument("--length-normalise", action="store_const", const=True, default=None)
-    g.add_argument("--sweep", default=None, help="fewshot: comma-separated shot counts, e.g. 0,1,2,4,8,16")
-    g.add_argument("--embedder", default=None)
-    g.add_argument("--k", default=None)
-    g.add_argument("--index", default=None, help="rag: flat|hnsw|ivf")
-    g.add_argument("--backend", default=None, help="rag: embedding backend torch|onnx|onnx-int8")
-    g.add_argument("--near-duplicate-threshold", default=None)
+    p.add_argument("--runs-dir", default=None, help="where records go (default: $TPR_RUNS_DIR, else ./runs)")
+    p.add_argument("--sweep", default=None, help="fewshot: comma-separated shot counts, e.g. 0,1,2,4,8,16")
+    add_method_flags(p.add_argument_group("method options (each method takes its own; built from the configs)"))
 
     p = sub.add_parser("compare", help="runs side by side")
-    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--runs-dir", default=None, help="where records are (default: $TPR_RUNS_DIR, else ./runs)")
     p.add_argument("--fingerprint", default=None, help="only runs on this eval split (default: the newest run's)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
@@ -158,17 +145,16 @@ def cmd_data(args) -> dict:
 
 
 def _method_values(args) -> dict:
-    flags = METHOD_FLAGS[args.method]
-    known_everywhere = set().union(*[set(f) for f in METHOD_FLAGS.values()])
+    """The config values given on the command line; a flag of another method is an error, not ignored."""
     values, foreign = {}, []
-    for flag in known_everywhere:
-        v = getattr(args, flag, None)
-        if v is None or flag == "seed":
+    for name, by_method in method_fields().items():
+        v = getattr(args, name, None)
+        if v is None:
             continue
-        if flag in flags:
-            values[flags[flag]] = v
+        if args.method in by_method:
+            values[name] = v
         else:
-            foreign.append("--" + flag.replace("_", "-"))
+            foreign.append(flag_of(name))
     if foreign:
         raise UserError(f"{', '.join(sorted(foreign))} is not an option of --method {args.method}.")
     values["seed"] = args.seed
@@ -183,12 +169,12 @@ def cmd_run(args) -> dict:
     data = _selection(args).load(args.max_file_mb)
     for n in data.notices:
         _print_err(f"note: {n}")
-    store = RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir or settings().runs_dir)
     store.mark_interrupted()
     if args.sweep:
         if args.method != "fewshot":
             raise UserError("--sweep is a few-shot option.")
-        from fewshot import sweep
+        from fewshot.run import sweep
 
         shots = [int(s) for s in args.sweep.split(",") if s.strip()]
         records = sweep(config, data, shots, on_event=None if args.json else _progress, store=store)
@@ -205,7 +191,7 @@ def cmd_compare(args) -> dict | str:
     from .report import comparison_rows, to_csv, to_markdown
     from .runs import RunStore
 
-    store = RunStore(args.runs_dir)
+    store = RunStore(args.runs_dir or settings().runs_dir)
     store.mark_interrupted()
     rows, fingerprint, fingerprints = comparison_rows(store.list(), args.fingerprint)
     if args.json:

@@ -1,13 +1,93 @@
-"""A small base for method configs: dataclasses whose fields are documented and checked in
-`__post_init__`, with `to_dict`/`from_dict` (as setfit's TrainingArguments)."""
+"""The base of every method's settings: a dataclass whose fields carry their help text, bounds and
+choices (`setting(...)`), checked in `__post_init__`, with `to_dict`/`from_dict` as setfit's
+TrainingArguments. The CLI builds its flags and the app its widgets from these fields, so a setting is
+declared once. Torch-free: the face and the CLI import configs without loading any model library.
+"""
+
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass, field
 
 from .errors import UserError
 
+# Where a field appears in the app: the tab's first row, its "More settings", the Data tab (which owns
+# the seed shared by the data subsets and the method, as the CLI's --seed does), or nowhere but the CLI
+# ("cli": a server path, which the app never reads; uploads are its only files).
+PLACES = ("main", "more", "data", "cli")
+
+
+def setting(
+    default,
+    help: str,
+    *,
+    label: str = "",
+    choices: tuple = (),
+    suggestions: tuple = (),
+    low=None,
+    high=None,
+    low_open: bool = False,
+    hint: str = "",
+    place: str = "more",
+    flags: tuple[str, ...] = (),
+):
+    """A config field with everything the CLI and the app need to expose it.
+
+    choices: the only allowed values (checked); suggestions: offered values, others allowed (model ids);
+    low/high: bounds (checked, `low_open` for > low); place: where the app shows it (PLACES);
+    flags: extra CLI spellings besides --field-name (e.g. --lr)."""
+    if place not in PLACES:
+        raise ValueError(f"place must be one of {PLACES}")
+    meta = {
+        "help": help,
+        "label": label,
+        "choices": tuple(choices),
+        "suggestions": tuple(suggestions),
+        "low": low,
+        "high": high,
+        "low_open": low_open,
+        "hint": hint,
+        "place": place,
+        "flags": tuple(flags),
+    }
+    return field(default=default, metadata=meta)
+
+
+def kind_of(f: dataclasses.Field) -> str:
+    """'bool', 'int', 'float' or 'str' (annotations are strings under `from __future__ import annotations`)."""
+    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    for k in ("bool", "int", "float"):
+        if t.startswith(k):
+            return k
+    return "str"
+
+
+def optional(f: dataclasses.Field) -> bool:
+    """True when None is a meaningful value (e.g. 'the mode's default learning rate')."""
+    return "None" in (f.type if isinstance(f.type, str) else str(f.type))
+
+
+def label_of(f: dataclasses.Field) -> str:
+    return f.metadata.get("label") or f.name.replace("_", " ").capitalize()
+
 
 class ConfigBase:
+    """Mixin for method configs: validation from field metadata, dict round trip, presets."""
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            m, value = f.metadata, getattr(self, f.name)
+            if not m or value is None:
+                continue
+            if m["choices"]:
+                one_of(f.name, value, m["choices"])
+            if m["low"] is not None or m["high"] is not None:
+                in_range(f.name, value, m["low"], m["high"], low_open=m["low_open"], hint=m["hint"])
+        self.check()
+
+    def check(self) -> None:
+        """Rules across fields or beyond bounds; subclasses override."""
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -22,27 +102,46 @@ class ConfigBase:
         for k, v in values.items():
             if v is None or k not in fields:
                 continue
-            kwargs[k] = _coerce(v, fields[k], cls.__name__)
+            kwargs[k] = coerce(v, fields[k])
         return cls(**kwargs)
 
+    @classmethod
+    def defaults(cls) -> dict:
+        return {f.name: f.default for f in dataclasses.fields(cls)}
 
-def _coerce(value, f: dataclasses.Field, owner: str):
-    """Settings arrive as strings from forms and the CLI: turn them into the field's type."""
-    t = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+
+def coerce(value, f: dataclasses.Field):
+    """Settings arrive as strings from forms and the CLI: turn them into the field's type. An empty
+    string for an optional field means None (its default rule)."""
+    kind = kind_of(f)
+    if optional(f) and (value is None or (isinstance(value, str) and not value.strip())):
+        return None
     try:
-        if t.startswith("int") and not isinstance(value, bool):
+        if kind == "int" and not isinstance(value, bool):
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(value)
-        if t.startswith("float"):
+        if kind == "float":
             return float(value)
-        if t.startswith("bool"):
+        if kind == "bool":
             if isinstance(value, str):
                 return value.strip().lower() in ("1", "true", "yes", "on")
             return bool(value)
     except (TypeError, ValueError):
-        raise UserError(f"setting '{f.name}' must be a {t.split(' ')[0]}, got {value!r}.") from None
+        raise UserError(f"setting '{f.name}' must be a {kind}, got {value!r}.") from None
     return value
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named set of values over a config's defaults, with the reason it differs from them."""
+
+    name: str
+    values: dict
+    why: str
+
+    def apply(self, values: dict | None = None) -> dict:
+        return {**self.values, **(values or {})}
 
 
 def in_range(name: str, value, low=None, high=None, *, low_open=False, hint: str = "") -> None:

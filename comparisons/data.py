@@ -112,7 +112,10 @@ def read_table(path: str | Path, *, max_file_mb: float = DEFAULT_MAX_FILE_MB) ->
     fmt = FORMATS.get(path.suffix.lower())
     check(fmt is not None, f"{name}: unknown format '{path.suffix}'. Use one of: {', '.join(FORMATS)}.")
     size_mb = path.stat().st_size / 2**20
-    check(size_mb <= max_file_mb, f"{name} is {size_mb:.1f} MB, over the {max_file_mb:g} MB limit. Use a smaller file or a subset.")
+    check(
+        size_mb <= max_file_mb,
+        f"{name} is {size_mb:.1f} MB, over the {max_file_mb:g} MB limit. Use a smaller file or a subset.",
+    )
     check(path.stat().st_size > 0, f"{name} is empty.")
     raw = path.read_bytes()
     if fmt == "parquet":
@@ -124,12 +127,18 @@ def read_table(path: str | Path, *, max_file_mb: float = DEFAULT_MAX_FILE_MB) ->
     check(text.strip() != "", f"{name} holds no data.")
     if fmt in ("csv", "tsv"):
         try:
-            return pd.read_csv(io.StringIO(text), sep="," if fmt == "csv" else "\t", dtype=str,
-                               keep_default_na=False, skip_blank_lines=True)
+            return pd.read_csv(
+                io.StringIO(text),
+                sep="," if fmt == "csv" else "\t",
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=True,
+            )
         except pd.errors.ParserError as e:
             detail = str(e).strip().replace("Error tokenizing data. C error: ", "")
-            raise UserError(f"{name}: malformed {fmt.upper()} ({detail}). Check quoting and the number of fields "
-                            "per row.") from None
+            raise UserError(
+                f"{name}: malformed {fmt.upper()} ({detail}). Check quoting and the number of fields per row."
+            ) from None
         except pd.errors.EmptyDataError:
             raise UserError(f"{name} holds no data.") from None
     if fmt == "jsonl":
@@ -140,7 +149,9 @@ def read_table(path: str | Path, *, max_file_mb: float = DEFAULT_MAX_FILE_MB) ->
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise UserError(f"{name}: line {i} is not valid JSON ({e.msg}). Each line must be one JSON object.") from None
+                raise UserError(
+                    f"{name}: line {i} is not valid JSON ({e.msg}). Each line must be one JSON object."
+                ) from None
             check(isinstance(row, dict), f"{name}: line {i} is not a JSON object.")
             rows.append(row)
         return pd.DataFrame(rows)
@@ -163,6 +174,7 @@ def read_table(path: str | Path, *, max_file_mb: float = DEFAULT_MAX_FILE_MB) ->
 
 # ---------------------------------------------------------------- columns and labels
 
+
 def _find_column(df: pd.DataFrame, explicit: str | None, candidates: tuple[str, ...], what: str, name: str) -> str:
     cols = [str(c) for c in df.columns]
     if explicit:
@@ -172,10 +184,16 @@ def _find_column(df: pd.DataFrame, explicit: str | None, candidates: tuple[str, 
     found = [lower[c] for c in candidates if c in lower]
     if what == "label" and len(found) == 2 and {f.lower() for f in found} == {"label", "label_text"}:
         return lower["label"]  # the common pairing: integer ids plus their names
-    check(found, f"{name}: no {what} column. Expected one of {', '.join(candidates)}; columns found: "
-                 f"{', '.join(cols) or 'none'}. Name it with --{what}-column (or in the form).")
-    check(len(found) == 1, f"{name}: several candidate {what} columns ({', '.join(found)}); "
-                           f"say which one with --{what}-column (or in the form).")
+    check(
+        found,
+        f"{name}: no {what} column. Expected one of {', '.join(candidates)}; columns found: "
+        f"{', '.join(cols) or 'none'}. Name it with --{what}-column (or in the form).",
+    )
+    check(
+        len(found) == 1,
+        f"{name}: several candidate {what} columns ({', '.join(found)}); "
+        f"say which one with --{what}-column (or in the form).",
+    )
     return found[0]
 
 
@@ -187,8 +205,10 @@ def _as_text(values: pd.Series, column: str, name: str) -> list[str]:
         elif isinstance(v, str):
             out.append(v)
         else:
-            raise UserError(f"{name}: text column '{column}' holds {type(v).__name__} values (row {i + 1}: {v!r}), not text. "
-                            "Choose the column that holds the tweets.")
+            raise UserError(
+                f"{name}: text column '{column}' holds {type(v).__name__} values (row {i + 1}: {v!r}), not text. "
+                "Choose the column that holds the tweets."
+            )
     return out
 
 
@@ -242,8 +262,10 @@ def _frame(df: pd.DataFrame, text_column: str | None, label_column: str | None, 
         try:
             keys.append(_label_key(v))
         except ValueError as e:
-            raise UserError(f"{name}: label column '{lcol}' has {e} at row {i + 1}. Every row needs a label "
-                            "(an integer id or a name).") from None
+            raise UserError(
+                f"{name}: label column '{lcol}' has {e} at row {i + 1}. Every row needs a label "
+                "(an integer id or a name)."
+            ) from None
     kinds = {type(k) for k in keys}
     check(len(kinds) <= 1, f"{name}: label column '{lcol}' mixes numbers and names; use one or the other.")
     id_names: dict[int, str] = {}
@@ -258,10 +280,15 @@ def _frame(df: pd.DataFrame, text_column: str | None, label_column: str | None, 
 def _build(train: _Frame, test: _Frame, source: str, names_hint: list[str] | None = None) -> TweetData:
     train_keys, test_keys = set(train.keys), set(test.keys)
     unknown = sorted(test_keys - train_keys, key=str)
-    check(not unknown, f"test labels absent from train: {', '.join(map(str, unknown))}. "
-                       "A classifier cannot learn a label it never sees in train.")
-    check(len(train_keys) >= 2, f"only one class in train ({next(iter(train_keys), '?')}). "
-                                "Classification needs at least two labels.")
+    check(
+        not unknown,
+        f"test labels absent from train: {', '.join(map(str, unknown))}. "
+        "A classifier cannot learn a label it never sees in train.",
+    )
+    check(
+        len(train_keys) >= 2,
+        f"only one class in train ({next(iter(train_keys), '?')}). Classification needs at least two labels.",
+    )
     if all(isinstance(k, int) for k in train_keys):
         ids = sorted(train_keys)
         hint = names_hint if names_hint and len(names_hint) > max(ids) and min(ids) >= 0 else None
@@ -316,14 +343,23 @@ def _split_files(folder: Path) -> tuple[Path, Path]:
 
     train, test = find(("train",)), find(("test", "validation", "valid", "dev"))
     files = sorted(p.name for p in folder.iterdir())[:12]
-    check(train is not None and test is not None,
-          f"folder {folder} needs a train file and a test file (train.csv and test.csv, or .tsv/.jsonl/.json/.parquet); "
-          f"found: {', '.join(files) or 'nothing'}.")
+    check(
+        train is not None and test is not None,
+        f"folder {folder} needs a train file and a test file (train.csv and test.csv, or .tsv/.jsonl/.json/.parquet); "
+        f"found: {', '.join(files) or 'nothing'}.",
+    )
     return train, test
 
 
-def load_data(source: str | None = None, *, text_column: str | None = None, label_column: str | None = None,
-              test_size: float = 0.2, seed: int = 42, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> TweetData:
+def load_data(
+    source: str | None = None,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    test_size: float = 0.2,
+    seed: int = 42,
+    max_file_mb: float = DEFAULT_MAX_FILE_MB,
+) -> TweetData:
     """Load a dataset. `source`: None/'auto' (the Hub default, else the bundled sample), 'sample',
     a folder with train/test files, one file (split here, stratified, seeded), or a Hub dataset id."""
     src = (source or "auto").strip()
@@ -331,8 +367,11 @@ def load_data(source: str | None = None, *, text_column: str | None = None, labe
         if hub_available():
             return load_hub(DEFAULT_HUB_DATASET, text_column=text_column, label_column=label_column)
         data = load_data("sample", test_size=test_size, seed=seed)
-        data.notices.insert(0, f"Offline ({offline_reason()}): using the bundled sample of {len(data.train) + len(data.test)} "
-                               "tweets written for this project, not the real dataset. Give a file or folder for real data.")
+        data.notices.insert(
+            0,
+            f"Offline ({offline_reason()}): using the bundled sample of {len(data.train) + len(data.test)} "
+            "tweets written for this project, not the real dataset. Give a file or folder for real data.",
+        )
         return data
     if src == "sample":
         frame = _frame(read_table(SAMPLE_PATH), None, None, SAMPLE_PATH.name)
@@ -354,11 +393,14 @@ def load_data(source: str | None = None, *, text_column: str | None = None, labe
 
 
 def load_hub(dataset_id: str, *, text_column: str | None = None, label_column: str | None = None) -> TweetData:
-    check(re.fullmatch(r"[\w.-]+(/[\w.-]+)?", dataset_id) is not None,
-          f"'{dataset_id}' is neither an existing file or folder nor a Hub dataset id.")
+    check(
+        re.fullmatch(r"[\w.-]+(/[\w.-]+)?", dataset_id) is not None,
+        f"'{dataset_id}' is neither an existing file or folder nor a Hub dataset id.",
+    )
     if not hub_available():
-        raise UserError(f"cannot load the Hub dataset '{dataset_id}': {offline_reason()}. "
-                        "Give a local file or folder, or 'sample'.")
+        raise UserError(
+            f"cannot load the Hub dataset '{dataset_id}': {offline_reason()}. Give a local file or folder, or 'sample'."
+        )
     import datasets
 
     try:
@@ -366,7 +408,9 @@ def load_hub(dataset_id: str, *, text_column: str | None = None, label_column: s
     except Exception as e:  # DatasetNotFoundError, connection errors, ...
         raise UserError(f"cannot load the Hub dataset '{dataset_id}': {type(e).__name__}: {e}") from None
     test_name = next((s for s in ("test", "validation") if s in ds), None)
-    check("train" in ds and test_name, f"Hub dataset '{dataset_id}' needs train and test splits; it has {', '.join(ds)}.")
+    check(
+        "train" in ds and test_name, f"Hub dataset '{dataset_id}' needs train and test splits; it has {', '.join(ds)}."
+    )
     hint = None
     feat = ds["train"].features.get(label_column or "label")
     if feat is not None and hasattr(feat, "names"):
@@ -377,6 +421,7 @@ def load_hub(dataset_id: str, *, text_column: str | None = None, label_column: s
 
 
 # ---------------------------------------------------------------- subsets, leakage, summary
+
 
 def parse_size(value: str | int | None) -> int | None:
     """'all' or None -> None (everything); a positive integer otherwise."""
@@ -393,8 +438,10 @@ def parse_size(value: str | int | None) -> int | None:
 def _stratified_sample(split: Split, n: int | None, n_labels: int, seed: int, what: str) -> Split:
     if n is None or n == len(split):
         return split
-    check(n <= len(split), f"{what} size {n} is larger than the {what} split ({len(split)} rows). "
-                           "Choose a smaller size or 'all'.")
+    check(
+        n <= len(split),
+        f"{what} size {n} is larger than the {what} split ({len(split)} rows). Choose a smaller size or 'all'.",
+    )
     labels = np.asarray(split.labels)
     counts = np.bincount(labels, minlength=n_labels)
     exact = counts * n / len(split)
@@ -426,12 +473,25 @@ def leakage_report(data: TweetData, max_examples: int = 10) -> dict:
     train_norm: dict[str, int] = {}
     for i, t in enumerate(data.train.texts):
         train_norm.setdefault(normalise_text(t), i)
-    leaked = [(j, train_norm[normalise_text(t)]) for j, t in enumerate(data.test.texts) if normalise_text(t) in train_norm]
-    examples = [{"test_index": j, "train_index": i, "text": data.test.texts[j],
-                 "test_label": data.label_names[data.test.labels[j]],
-                 "train_label": data.label_names[data.train.labels[i]]} for j, i in leaked[:max_examples]]
-    return {"n_test": len(data.test), "n_leaked": len(leaked),
-            "share": len(leaked) / max(1, len(data.test)), "examples": examples}
+    leaked = [
+        (j, train_norm[normalise_text(t)]) for j, t in enumerate(data.test.texts) if normalise_text(t) in train_norm
+    ]
+    examples = [
+        {
+            "test_index": j,
+            "train_index": i,
+            "text": data.test.texts[j],
+            "test_label": data.label_names[data.test.labels[j]],
+            "train_label": data.label_names[data.train.labels[i]],
+        }
+        for j, i in leaked[:max_examples]
+    ]
+    return {
+        "n_test": len(data.test),
+        "n_leaked": len(leaked),
+        "share": len(leaked) / max(1, len(data.test)),
+        "examples": examples,
+    }
 
 
 def drop_leaked(data: TweetData) -> tuple[TweetData, int]:
@@ -460,10 +520,18 @@ def summary(data: TweetData, tokenizer=None) -> dict:
             return [len(t.split()) for t in texts]
         return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
-    out = {**data.describe(), "notices": list(data.notices), "dropped_empty": dict(data.dropped_empty),
-           "length_unit": unit, "splits": {}}
+    out = {
+        **data.describe(),
+        "notices": list(data.notices),
+        "dropped_empty": dict(data.dropped_empty),
+        "length_unit": unit,
+        "splits": {},
+    }
     for name, split in (("train", data.train), ("test", data.test)):
         counts = split.label_counts(data.n_labels)
-        out["splits"][name] = {"rows": len(split), "labels": dict(zip(data.label_names, counts)),
-                               "length": _length_stats(lengths(split.texts))}
+        out["splits"][name] = {
+            "rows": len(split),
+            "labels": dict(zip(data.label_names, counts)),
+            "length": _length_stats(lengths(split.texts)),
+        }
     return out

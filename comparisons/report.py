@@ -1,10 +1,19 @@
-"""The side-by-side comparison built from RunRecords: rows, CSV, Markdown and plots."""
+"""Presentation, built from RunRecords and TweetData: the side-by-side rows, CSV/JSON/Markdown exports,
+confusion figures, the compare view, learning curves, the data overview and each method's result text.
+The app and the CLI show what these return; nothing here runs a model."""
+
 from __future__ import annotations
 
 import csv
 import io
+import json
+from pathlib import Path
 
-from .runs import RunRecord
+import numpy as np
+import pandas as pd
+
+from .data import TweetData, leakage_report, summary
+from .runs import RunRecord, RunStore
 
 COLUMNS = ["run_id", "label", "method", "status", "accuracy", "macro_f1", "per_class_f1", "train_seconds",
            "inference_tweets_per_second", "trainable_params", "total_params", "peak_memory_mb",
@@ -74,3 +83,273 @@ def to_markdown(rows: list[dict], fingerprint: str | None = None) -> str:
     if not rows:
         lines.append("| (no finished runs) |" + " |" * (len(cols) - 1))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- figures and views
+
+
+def confusion_figure(record: RunRecord, title: str | None = None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(record.metrics.get("confusion_matrix") or [[0]])
+    names = record.label_names or [str(i) for i in range(len(cm))]
+    fig, ax = plt.subplots(figsize=(3.6, 3.2), dpi=100)
+    ax.imshow(cm, cmap="Blues")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, int(cm[i, j]), ha="center", va="center",
+                    color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=9)
+    ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or record.label, fontsize=9)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def figure_png(fig, folder: Path) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "cm.png"
+    fig.savefig(path)
+    return str(path)
+
+
+def compare_view(store: RunStore, fingerprint: str | None = None):
+    """(table, bar rows, confusion figures of up to 6 runs, the fingerprint shown, every fingerprint)."""
+    records = store.list()
+    rows, fp, fps = comparison_rows(records, fingerprint or None)
+    table = pd.DataFrame(rows)
+    # One bar per (run, metric), side by side: the metric is part of the bar's name.
+    bars = pd.DataFrame([{"run": f"{r['label']} [{r['run_id'][-6:]}] {metric}", "metric": metric, "value": r[metric]}
+                         for r in rows for metric in ("accuracy", "macro_f1") if r[metric] is not None],
+                        columns=["run", "metric", "value"])
+    chosen, _ = comparable(records, fp)
+    return table, bars, [confusion_figure(r, f"{r.label}\n{r.run_id[-6:]}") for r in chosen[:6]], fp, fps
+
+
+def export_compare(store: RunStore, fingerprint: str | None, folder: Path) -> list[str]:
+    rows, fp, _ = comparison_rows(store.list(), fingerprint or None)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": folder / "comparison.csv", "json": folder / "comparison.json", "md": folder / "comparison.md"}
+    paths["csv"].write_text(to_csv(rows))
+    paths["json"].write_text(json.dumps({"fingerprint": fp, "runs": rows}, indent=1, default=str))
+    paths["md"].write_text(to_markdown(rows, fp))
+    return [str(p) for p in paths.values()]
+
+
+def runs_table(store: RunStore) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "run_id": r.run_id,
+                "method": r.label,
+                "status": r.status,
+                "accuracy": round(r.metrics["accuracy"], 4) if r.metrics.get("accuracy") is not None else None,
+                "eval split": r.data.get("fingerprint"),
+                "created": r.created_at,
+            }
+            for r in store.list()
+        ],
+        columns=["run_id", "method", "status", "accuracy", "eval split", "created"],
+    )
+
+
+def curves(history: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Loss and accuracy curves as long DataFrames (step, value, series) for line plots."""
+    loss, acc = [], []
+    for h in history:
+        if h.get("event") == "train":
+            loss.append({"step": h["step"], "value": h["loss"], "series": "train loss (running)"})
+        if h.get("event") == "eval":
+            loss.append({"step": h["step"], "value": h["eval_loss"], "series": "eval loss"})
+            if "train_loss" in h:
+                loss.append({"step": h["step"], "value": h["train_loss"], "series": "train loss (slice)"})
+            acc.append({"step": h["step"], "value": h["eval_accuracy"], "series": "eval accuracy"})
+            if "train_accuracy" in h:
+                acc.append({"step": h["step"], "value": h["train_accuracy"], "series": "train accuracy (slice)"})
+    return _typed(loss), _typed(acc)
+
+
+def _typed(rows: list[dict]) -> pd.DataFrame:
+    """Numeric columns stay numeric even when empty (a plot fixes its axes' types on first data)."""
+    df = pd.DataFrame(rows, columns=["step", "value", "series"])
+    return df.astype({"step": "int64", "value": "float64", "series": "str"})
+
+
+def sweep_points(records: list[RunRecord]) -> pd.DataFrame:
+    """Accuracy against shots for a k-sweep: calibrated and, where measured, raw."""
+    points = []
+    for r in records:
+        if not r.metrics:
+            continue
+        calibrated = bool(r.config.get("calibrate"))
+        points.append(
+            {
+                "shots": r.config.get("shots"),
+                "accuracy": r.metrics.get("accuracy"),
+                "calibration": "calibrated" if calibrated else "raw",
+            }
+        )
+        if calibrated and r.diagnostics.get("accuracy_uncalibrated") is not None:
+            points.append(
+                {
+                    "shots": r.config.get("shots"),
+                    "accuracy": r.diagnostics["accuracy_uncalibrated"],
+                    "calibration": "raw",
+                }
+            )
+    return pd.DataFrame(points, columns=["shots", "accuracy", "calibration"])
+
+
+# ---------------------------------------------------------------- data overview
+
+
+def data_overview(data: TweetData) -> dict:
+    s = summary(data)
+    leak = leakage_report(data)
+    dist = pd.DataFrame(
+        [
+            {"split": split, "label": label, "count": n}
+            for split, v in s["splits"].items()
+            for label, n in v["labels"].items()
+        ]
+    )
+    words = np.asarray([len(t.split()) for t in data.train.texts])
+    width = max(1, int(np.ceil((words.max() + 1) / 20)))  # at most about 20 bars
+    bins = words // width * width
+    values, counts = np.unique(bins, return_counts=True)
+    hist = pd.DataFrame(
+        {"words": [f"{v:03d}" if width == 1 else f"{v:03d}-{v + width - 1:03d}" for v in values], "tweets": counts}
+    )
+    leak_df = pd.DataFrame(leak["examples"], columns=["test_index", "train_index", "text", "test_label", "train_label"])
+    lines = [
+        f"**Source:** {data.source} · **labels:** {', '.join(data.label_names)} · "
+        f"**eval split fingerprint:** `{data.fingerprint}`"
+    ]
+    for name, v in s["splits"].items():
+        L = v["length"]
+        lines.append(
+            f"- **{name}**: {v['rows']} rows; length in words: mean {L['mean']}, p95 {L['p95']}, max {L['max']}"
+        )
+    hint = " — tick *drop leaked* to remove them from train" if leak["n_leaked"] else ""
+    lines.append(
+        f"- **leakage**: {leak['n_leaked']} of {leak['n_test']} eval texts also appear in train "
+        f"(case and whitespace folded){hint}"
+    )
+    return {
+        "markdown": "\n".join(lines),
+        "notices": list(data.notices),
+        "distribution": dist,
+        "lengths": hist,
+        "leakage": leak_df,
+        "summary": s,
+        "leakage_report": leak,
+    }
+
+
+# ---------------------------------------------------------------- a run's result, in words
+
+
+def result_markdown(record: RunRecord | None, error: str | None) -> str:
+    """A run's result for the app: the head shared by every method, then the method's own lines."""
+    if error and record is None:
+        return f"**Error:** {error}"
+    if record is None:
+        return ""
+    lines = [f"**{record.label}** — run `{record.run_id}` — status **{record.status}**"]
+    if record.error:
+        lines.append(f"**Error:** {record.error}")
+    m = record.metrics
+    if m:
+        majority = max(np.bincount(record.predictions["y_true"])) / m["n"]
+        lines.append(
+            f"- accuracy **{m['accuracy']:.3f}**, macro-F1 **{m['macro_f1']:.3f}** on {m['n']} eval tweets "
+            f"(majority-class rate {majority:.3f})"
+        )
+        lines.append("- per-class F1: " + ", ".join(f"{k} {v['f1']:.2f}" for k, v in m["per_class"].items()))
+    lines += FORMATTERS.get(record.method, lambda r: [])(record)
+    lines += [f"- _{n}_" for n in record.notices]
+    return "\n".join(lines)
+
+
+def _finetune_lines(record: RunRecord) -> list[str]:
+    t, d, lines = record.timings, record.diagnostics, []
+    if "train_seconds" in t:
+        lines.append(
+            f"- trained {t['steps']} steps in {t['train_seconds']:.0f} s ({t['tweets_per_second']:.1f} "
+            f"tweets/s); trainable parameters {record.trainable_params:,} of {record.total_params:,}"
+        )
+    lines += _inference_line(record)
+    if "fit" in d:
+        lines.append(f"- **fit: {d['fit']['verdict']}** — {d['fit']['reason']} (rule: {d['fit']['rule']})")
+    if "forgetting" in d:
+        f = d["forgetting"]
+        extra = (
+            f"; with the adapter disabled the model equals the base: {f['adapter_disabled_equals_base']}"
+            if "adapter_disabled_equals_base" in f
+            else ""
+        )
+        lines.append(
+            f"- **forgetting**: perplexity on {f['text']} ({f['tokens']} tokens) {f['before']:.2f} → "
+            f"{f['after']:.2f} (×{f['ratio']:.3f}){extra}"
+        )
+    return lines
+
+
+def _fewshot_lines(record: RunRecord) -> list[str]:
+    d, lines = record.diagnostics, _inference_line(record)
+    if d.get("accuracy_uncalibrated") is not None:
+        how = (d.get("summary") or {}).get("calibration")
+        lines.append(
+            (f"- calibration: {how}; " if how and how != "none" else "- ")
+            + f"without calibration: accuracy {d['accuracy_uncalibrated']:.3f}; prompt tokens (mean) "
+            f"{d.get('prompt_tokens_mean', '-')}; prompts that dropped demonstrations: {d.get('truncated', 0)}"
+        )
+    return lines
+
+
+def _rag_lines(record: RunRecord) -> list[str]:
+    d, lines = record.diagnostics, _inference_line(record)
+    if d.get("accuracy_uncalibrated") is not None:
+        lines.append(
+            f"- without calibration: accuracy {d['accuracy_uncalibrated']:.3f}; prompts that dropped "
+            f"demonstrations: {d.get('truncated', 0)}"
+        )
+    if "k_selection" in d:
+        lines.append(
+            f"- k = {d['k_selection']['k']} chosen on {d['k_selection']['n_validation']} held-out train tweets"
+        )
+    if "summary" in d:
+        s = d["summary"]
+        rate = (
+            f"{s['embed_tweets_per_second']:.0f} tweets/s" if s.get("embed_tweets_per_second") else "served from cache"
+        )
+        load = (
+            f" after loading the embedder in {s['embedder_load_seconds']:.1f} s"
+            if s.get("embedder_load_seconds")
+            else ""
+        )
+        lines.append(
+            f"- embedding {s['embed_seconds']:.1f} s ({rate}){load}; index built in "
+            f"{s['index_build_seconds']:.3f} s; query {s['query_ms']:.3f} ms per tweet (batched)"
+        )
+    return lines
+
+
+def _inference_line(record: RunRecord) -> list[str]:
+    t = record.timings
+    if "inference_tweets_per_second" not in t:
+        return []
+    return [
+        f"- inference {t['inference_tweets_per_second']:.1f} tweets/s; peak memory {record.peak_memory_mb:.0f} MB; "
+        f"total {t.get('total_seconds', 0):.0f} s"
+    ]
+
+
+# One formatter per method: the lines after the shared head of `result_markdown`.
+FORMATTERS = {"finetune": _finetune_lines, "fewshot": _fewshot_lines, "rag": _rag_lines}

@@ -24,7 +24,9 @@ from pathlib import Path
 from .errors import UserError
 
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
-DEFAULT_RUNS_DIR = "runs"
+# What a run resolved or chose (outputs), kept apart from `config` (what was asked for). Records written
+# before `resolved` existed kept these keys inside config; `RunRecord.from_dict` moves them.
+RESOLVED_KEYS = ("resolved_model", "resolved_template", "resolved_embedder", "k_used")
 
 
 def _now() -> str:
@@ -46,9 +48,10 @@ def library_versions() -> dict:
 @dataclass
 class RunRecord:
     method: str
-    config: dict
+    config: dict  # exactly what was asked for: round-trips through the method's Config.from_dict
     data: dict
     run_id: str = ""
+    resolved: dict = field(default_factory=dict)  # what the run resolved or chose: model used, k picked
     status: str = "running"
     label_names: list[str] = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
@@ -87,16 +90,21 @@ class RunRecord:
             cal = how_cal if c.get("calibrate") else ""
             return f"fewshot {how} {c.get('template', '')}{cal}"
         if self.method == "rag":
-            return f"rag {c.get('mode', '')} k={c.get('k_used', c.get('k'))}"
+            return f"rag {c.get('mode', '')} k={self.resolved.get('k_used', c.get('k'))}"
         return self.method
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunRecord":
+    def from_dict(cls, d: dict) -> RunRecord:
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        d = {k: v for k, v in d.items() if k in names}
+        config = dict(d.get("config") or {})
+        moved = {k: config.pop(k) for k in RESOLVED_KEYS if k in config}
+        if moved:
+            d["config"], d["resolved"] = config, {**moved, **(d.get("resolved") or {})}
+        return cls(**d)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -114,7 +122,7 @@ def _pid_alive(pid: int) -> bool:
 class RunStore:
     """Run records as `<root>/<run_id>/record.json`; each run's artefacts live beside its record."""
 
-    def __init__(self, root: str | Path = DEFAULT_RUNS_DIR):
+    def __init__(self, root: str | Path = "runs"):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -232,6 +240,21 @@ class PeakMemory:
         if torch.cuda.is_available():
             out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return out
+
+
+def finish_predictions(record: RunRecord, y_true, probs, label_names, seconds: float) -> None:
+    """What every method records at the end: metrics (comparisons.metrics), each eval tweet's gold label,
+    prediction and probabilities, and the inference rate over `seconds`."""
+    import numpy as np
+
+    from .metrics import classification_metrics
+
+    probs = np.asarray(probs, dtype=float)
+    y_true = [int(v) for v in y_true]
+    y_pred = probs.argmax(1)
+    record.metrics = classification_metrics(y_true, y_pred, label_names)
+    record.predictions = {"y_true": y_true, "y_pred": y_pred.tolist(), "probs": np.round(probs, 4).tolist()}
+    record.timings["inference_tweets_per_second"] = round(len(y_true) / max(seconds, 1e-9), 2)
 
 
 def new_record(method: str, config, data) -> RunRecord:

@@ -1,9 +1,13 @@
-"""What the app's handlers do, without Gradio: load the data selection, stream a method's run from a
-worker thread, build tables and figures, answer Try it. app.py only wires these to components."""
+"""What the app's handlers do, without Gradio: hold each visitor's session (stop flag, data selection),
+load the data selection, stream a method's run (or a k-sweep, or Run all) from a worker thread as
+`RunUpdate`s, answer Try it and neighbour look-ups. The face only wires these to components; the
+presentation they return comes from comparisons.report."""
+
 from __future__ import annotations
 
-import os
 import queue
+import shutil
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,38 +16,65 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .api import Selection, make_config, run_method
-from .data import TweetData, leakage_report, summary
+from . import report
+from .api import Selection, make_config, run_method, summary_json
+from .data import TweetData
 from .errors import UserError
-from .report import comparable, comparison_rows, to_csv, to_markdown
+from .lru import LRU
 from .runs import RunRecord, RunStore
+from .settings import settings
 
 SOURCE_HUB = "Hub: mteb/tweet_sentiment_extraction"
 SOURCE_SAMPLE = "Bundled sample"
 SOURCE_UPLOAD = "Uploaded file"
-MAX_UPLOAD_MB = 50
+SOURCES = (SOURCE_HUB, SOURCE_SAMPLE, SOURCE_UPLOAD)
+UI_DEFAULT_TRAIN, UI_DEFAULT_EVAL = 1000, 300  # the app's default sizes (capped at a smaller split)
+SESSION_TTL_SECONDS = 6 * 3600  # a visitor idle this long starts afresh
+MAX_SESSIONS = 512
+
+
+def max_upload_mb() -> float:
+    return settings().max_upload_mb
+
+
+# ---------------------------------------------------------------- sessions
 
 
 @dataclass
 class Session:
-    """Per-browser-session state that must not live in widgets: the stop event of its run."""
+    """Per-visitor state that must not live in widgets: the stop flag of their run and the data
+    selection their runs use (set by Load data; the app's defaults until then)."""
+
     stop: threading.Event = field(default_factory=threading.Event)
+    selection: Selection | None = None
 
 
-_SESSIONS: dict[str, Session] = {}
-_LOCK = threading.Lock()
+_SESSIONS = LRU(MAX_SESSIONS, ttl=SESSION_TTL_SECONDS)
 
 
-def session(key: str) -> Session:
-    with _LOCK:
-        return _SESSIONS.setdefault(key or "default", Session())
+def session(key: str | None) -> Session:
+    return _SESSIONS.get_or_create(key or "default", Session)
+
+
+def request_stop(key: str | None) -> str:
+    session(key).stop.set()
+    return "stopping…"
+
+
+def default_selection() -> Selection:
+    return Selection(source=None, default_train=UI_DEFAULT_TRAIN, default_eval=UI_DEFAULT_EVAL)
+
+
+def current_selection(key: str | None) -> Selection:
+    return session(key).selection or default_selection()
 
 
 def runs_store() -> RunStore:
-    return RunStore(os.environ.get("TPR_RUNS_DIR", "runs"))
+    return RunStore(settings().runs_dir)
 
 
 # ---------------------------------------------------------------- data
+
 
 def selection_from_ui(source: str, upload: str | None, text_column: str, label_column: str, train_size, eval_size,
                       seed, drop_leaked: bool) -> Selection:
@@ -63,7 +94,7 @@ def selection_from_ui(source: str, upload: str | None, text_column: str, label_c
     return Selection(source=src, text_column=(text_column or "").strip() or None,
                      label_column=(label_column or "").strip() or None,
                      train_size=_size(train_size), eval_size=_size(eval_size), seed=seed, drop_leaked=bool(drop_leaked),
-                     default_train=1000, default_eval=300)
+                     default_train=UI_DEFAULT_TRAIN, default_eval=UI_DEFAULT_EVAL)
 
 
 def _size(v):
@@ -72,15 +103,14 @@ def _size(v):
     return str(v).strip()
 
 
-_DATA_CACHE: dict[tuple, TweetData] = {}
+_DATA_CACHE = LRU(8)  # loaded selections; a real split is a few MB
 
 
 def load_selection(sel: Selection) -> TweetData:
     key = (sel.source, sel.text_column, sel.label_column, str(sel.train_size), str(sel.eval_size), sel.seed,
            sel.drop_leaked, _mtime(sel.source))
-    if key not in _DATA_CACHE:
-        _DATA_CACHE[key] = sel.load(MAX_UPLOAD_MB if sel.source not in (None, "sample") else None)
-    return _DATA_CACHE[key]
+    limit = max_upload_mb() if sel.source not in (None, "sample") else None
+    return _DATA_CACHE.get_or_create(key, lambda: sel.load(limit))
 
 
 def _mtime(source):
@@ -88,29 +118,6 @@ def _mtime(source):
         return Path(source).stat().st_mtime if source and source != "sample" else 0
     except OSError:
         return 0
-
-
-def data_overview(data: TweetData) -> dict:
-    s = summary(data)
-    leak = leakage_report(data)
-    dist = pd.DataFrame([{"split": split, "label": label, "count": n}
-                         for split, v in s["splits"].items() for label, n in v["labels"].items()])
-    words = np.asarray([len(t.split()) for t in data.train.texts])
-    width = max(1, int(np.ceil((words.max() + 1) / 20)))  # at most about 20 bars
-    bins = words // width * width
-    values, counts = np.unique(bins, return_counts=True)
-    hist = pd.DataFrame({"words": [f"{v:03d}" if width == 1 else f"{v:03d}-{v + width - 1:03d}" for v in values],
-                         "tweets": counts})
-    leak_df = pd.DataFrame(leak["examples"], columns=["test_index", "train_index", "text", "test_label", "train_label"])
-    lines = [f"**Source:** {data.source} · **labels:** {', '.join(data.label_names)} · "
-             f"**eval split fingerprint:** `{data.fingerprint}`"]
-    for name, v in s["splits"].items():
-        L = v["length"]
-        lines.append(f"- **{name}**: {v['rows']} rows; length in words: mean {L['mean']}, p95 {L['p95']}, max {L['max']}")
-    lines.append(f"- **leakage**: {leak['n_leaked']} of {leak['n_test']} eval texts also appear in train "
-                 f"(case and whitespace folded){' — tick *drop leaked* to remove them from train' if leak['n_leaked'] else ''}")
-    return {"markdown": "\n".join(lines), "notices": list(data.notices), "distribution": dist, "lengths": hist,
-            "leakage": leak_df, "summary": s, "leakage_report": leak}
 
 
 def near_duplicate_table(data: TweetData, threshold: float = 0.95, embedder: str = "auto") -> pd.DataFrame:
@@ -124,41 +131,144 @@ def near_duplicate_table(data: TweetData, threshold: float = 0.95, embedder: str
                         columns=["similarity", "test text", "train text"])
 
 
-# ---------------------------------------------------------------- running a method
+# ---------------------------------------------------------------- streaming runs
 
-def stream_run(method: str, values: dict, data: TweetData, stop: threading.Event, store: RunStore | None = None,
-               poll: float = 0.5):
-    """Run a method in a worker thread; yield (events so far, record or None, error or None) as it
-    goes. The record is the finished one (completed, stopped or failed)."""
-    config = make_config(method, values)  # a bad setting fails here, before any work
-    store = store or runs_store()
+
+@dataclass
+class RunUpdate:
+    """One step of a streamed run: the events so far, and at the end the record (or the error).
+    `step` names the step of a multi-run job (a k of the sweep, a method of Run all)."""
+
+    events: list[dict]
+    record: RunRecord | None = None
+    error: str | None = None
+    finished: bool = False
+    step: str = ""
+    records: list[RunRecord] = field(default_factory=list)  # the job's finished runs so far
+
+    @property
+    def progress(self) -> tuple[float, str]:
+        return progress_of(self.events)
+
+    @property
+    def status(self) -> str:
+        if self.error and self.record is None:
+            return "error"
+        line = "finished" if self.finished else self.progress[1]
+        return f"{self.step}: {line}" if self.step else line
+
+    @property
+    def markdown(self) -> str:
+        return report.result_markdown(self.record, self.error)
+
+
+def _in_worker(work, stop: threading.Event, poll: float):
+    """Run work(on_event) in a thread; yield (events so far, finished, result, error, failed)."""
     events: queue.Queue = queue.Queue()
     box: dict = {}
 
-    def work():
+    def target():
         try:
-            box["record"] = run_method(method, config, data, store=store, on_event=events.put, stop=stop)
+            box["result"] = work(events.put)
         except UserError as e:
             box["error"] = str(e)
         except Exception as e:  # recorded as failed by the method; the app keeps serving
             box["error"] = f"{type(e).__name__}: {e}"
-            box["failed"] = True
 
     stop.clear()
-    thread = threading.Thread(target=work, daemon=True, name=f"run-{method}")
+    thread = threading.Thread(target=target, daemon=True, name="tpr-run")
     thread.start()
     seen: list[dict] = []
     while thread.is_alive():
         thread.join(poll)
-        changed = False
+        fresh = []
         while not events.empty():
-            seen.append(events.get())
-            changed = True
-        if changed:
-            yield seen, None, None
+            fresh.append(events.get())
+        if fresh:
+            seen.extend(fresh)
+            yield seen, False, None, None
     while not events.empty():
         seen.append(events.get())
-    yield seen, box.get("record"), box.get("error")
+    yield seen, True, box.get("result"), box.get("error")
+
+
+def stream_run(method: str, values: dict, data: TweetData, stop: threading.Event, store: RunStore | None = None,
+               poll: float = 0.5):
+    """Run a method in a worker thread, yielding RunUpdates; the last one holds the finished record
+    (completed, stopped or failed). A bad setting raises UserError here, before any work."""
+    config = make_config(method, values)
+    store = store or runs_store()
+    work = lambda on_event: run_method(method, config, data, store=store, on_event=on_event, stop=stop)  # noqa: E731
+    for events, finished, record, error in _in_worker(work, stop, poll):
+        yield RunUpdate(events, record, error, finished, records=[record] if record else [])
+
+
+def stream_sweep(values: dict, data: TweetData, stop: threading.Event, shots=None, store: RunStore | None = None,
+                 poll: float = 0.5):
+    """The few-shot k-sweep (fewshot.run.sweep) in a worker thread: one record per k, each reported as it
+    finishes, so the chart fills in; Stop ends it after the current k."""
+    from fewshot.config import SWEEP_SHOTS
+
+    shots = list(shots or SWEEP_SHOTS)
+    config = make_config("fewshot", values)
+    store = store or runs_store()
+    done: list[RunRecord] = []
+
+    def work(on_event):
+        from fewshot.run import sweep
+
+        return sweep(config, data, shots, on_event=on_event, stop=stop, store=store, on_record=done.append)
+
+    for events, finished, _, error in _in_worker(work, stop, poll):
+        k = shots[min(len(done), len(shots) - 1)]
+        yield RunUpdate(events, done[-1] if done else None, error, finished, step=f"k={k}", records=list(done))
+
+
+def run_all_plan(gpu: bool | None = None) -> list[tuple[str, dict, str]]:
+    """Run all's sequence: (method, settings, why) from the configs' named presets. On a CPU the
+    fine-tunings are trimmed and retrieved few-shot gets 2 demonstrations (bench/RESULTS.md)."""
+    from fewshot.config import PRESETS as FEWSHOT
+    from finetune.config import PRESETS as FINETUNE
+    from rag.config import PRESETS as RAG
+
+    if gpu is None:
+        from .models import device_name
+
+        gpu = device_name() == "cuda"
+    tune = FINETUNE["run_all_gpu" if gpu else "run_all_cpu"]
+    retrieved = FEWSHOT["run_all_retrieved_gpu" if gpu else "run_all_retrieved_cpu"]
+    balanced = FEWSHOT["run_all_balanced"]
+    return [("finetune", tune.apply({"mode": "lora"}), tune.why), ("finetune", tune.apply({"mode": "full"}), tune.why),
+            ("fewshot", balanced.apply(), balanced.why), ("fewshot", retrieved.apply(), retrieved.why),
+            ("rag", RAG["run_all"].apply(), RAG["run_all"].why)]
+
+
+def stream_run_all(data: TweetData, stop: threading.Event, store: RunStore | None = None, seed: int | None = None,
+                   poll: float = 0.5):
+    """Every step of run_all_plan, one after another; each update names its step. Stops after a
+    Stop or a failed step."""
+    plan = run_all_plan()
+    done: list[RunRecord] = []
+    for i, (method, values, _) in enumerate(plan):
+        values = {**values, **({"seed": seed} if seed is not None else {})}
+        step = f"{i + 1}/{len(plan)} {method} {values.get('mode', values.get('selection', ''))}"
+        last = None
+        for update in stream_run(method, values, data, stop, store, poll):
+            update.step, last = step, update
+            if update.record is not None:
+                done.append(update.record)
+            update.records = list(done)
+            yield update
+        if stop.is_set() or last is None or last.error:
+            break
+
+
+def run_all_summary(records: list[RunRecord], seconds: float) -> str:
+    lines = [f"Run all finished in {seconds:.0f} s."]
+    for r in records:
+        acc = r.metrics.get("accuracy")
+        lines.append(f"- {r.label}: {r.status}" + (f", accuracy {acc:.3f}" if acc is not None else ""))
+    return "\n".join(lines)
 
 
 def progress_of(events: list[dict]) -> tuple[float, str]:
@@ -177,136 +287,33 @@ def progress_of(events: list[dict]) -> tuple[float, str]:
     return 0.0, "starting (loading the model on first use)"
 
 
-def curves(history: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Loss and accuracy curves as long DataFrames (step, value, series) for line plots."""
-    loss, acc = [], []
-    for h in history:
-        if h.get("event") == "train":
-            loss.append({"step": h["step"], "value": h["loss"], "series": "train loss (running)"})
-        if h.get("event") == "eval":
-            loss.append({"step": h["step"], "value": h["eval_loss"], "series": "eval loss"})
-            if "train_loss" in h:
-                loss.append({"step": h["step"], "value": h["train_loss"], "series": "train loss (slice)"})
-            acc.append({"step": h["step"], "value": h["eval_accuracy"], "series": "eval accuracy"})
-            if "train_accuracy" in h:
-                acc.append({"step": h["step"], "value": h["train_accuracy"], "series": "train accuracy (slice)"})
-    return _typed(loss), _typed(acc)
+def model_archive(record: RunRecord | None) -> str | None:
+    """A zip of a fine-tuned run's adapter or model folder, for download."""
+    if record is None or not record.artifacts.get("model_dir"):
+        return None
+    folder = Path(record.artifacts["model_dir"])
+    if not folder.is_dir():
+        return None
+    return shutil.make_archive(str(Path(tempfile.mkdtemp(prefix="tpr-model-")) / f"{record.run_id}-model"), "zip",
+                               folder)
 
 
-def _typed(rows: list[dict]) -> pd.DataFrame:
-    """Numeric columns stay numeric even when empty (a plot fixes its axes' types on first data)."""
-    df = pd.DataFrame(rows, columns=["step", "value", "series"])
-    return df.astype({"step": "int64", "value": "float64", "series": "str"})
+def compare_json(store: RunStore, fingerprint: str | None = None) -> dict:
+    """The comparison as the CLI's `compare --json` prints it."""
+    rows, fp, fps = report.comparison_rows(store.list(), fingerprint or None)
+    return {"fingerprint": fp, "fingerprints": fps, "runs": rows}
 
 
-def confusion_figure(record: RunRecord, title: str | None = None):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cm = np.asarray(record.metrics.get("confusion_matrix") or [[0]])
-    names = record.label_names or [str(i) for i in range(len(cm))]
-    fig, ax = plt.subplots(figsize=(3.6, 3.2), dpi=100)
-    ax.imshow(cm, cmap="Blues")
-    for i in range(cm.shape[0]):
-        for j in range(cm.shape[1]):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black", fontsize=9)
-    ax.set_xticks(range(len(names)), names, rotation=30, fontsize=8)
-    ax.set_yticks(range(len(names)), names, fontsize=8)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title or record.label, fontsize=9)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
-
-
-def result_markdown(record: RunRecord | None, error: str | None) -> str:
-    if error and record is None:
-        return f"**Error:** {error}"
+def record_summary(record: RunRecord | None, error: str | None = None) -> dict:
+    """A finished run as the CLI's `run --json` prints it (or the error)."""
     if record is None:
-        return ""
-    m = record.metrics
-    lines = [f"**{record.label}** — run `{record.run_id}` — status **{record.status}**"]
-    if record.error:
-        lines.append(f"**Error:** {record.error}")
-    if m:
-        lines.append(f"- accuracy **{m['accuracy']:.3f}**, macro-F1 **{m['macro_f1']:.3f}** on {m['n']} eval tweets "
-                     f"(majority-class rate {max(np.bincount(record.predictions['y_true'])) / m['n']:.3f})")
-        per = ", ".join(f"{k} {v['f1']:.2f}" for k, v in m["per_class"].items())
-        lines.append(f"- per-class F1: {per}")
-    t = record.timings
-    if "train_seconds" in t:
-        lines.append(f"- trained {t['steps']} steps in {t['train_seconds']:.0f} s ({t['tweets_per_second']:.1f} tweets/s); "
-                     f"trainable parameters {record.trainable_params:,} of {record.total_params:,}")
-    if "inference_tweets_per_second" in t:
-        lines.append(f"- inference {t['inference_tweets_per_second']:.1f} tweets/s; peak memory {record.peak_memory_mb:.0f} MB; "
-                     f"total {t.get('total_seconds', 0):.0f} s")
-    d = record.diagnostics
-    if "fit" in d:
-        lines.append(f"- **fit: {d['fit']['verdict']}** — {d['fit']['reason']} (rule: {d['fit']['rule']})")
-    if "forgetting" in d:
-        f = d["forgetting"]
-        extra = (f"; with the adapter disabled the model equals the base: {f['adapter_disabled_equals_base']}"
-                 if "adapter_disabled_equals_base" in f else "")
-        lines.append(f"- **forgetting**: perplexity on {f['text']} ({f['tokens']} tokens) {f['before']:.2f} → "
-                     f"{f['after']:.2f} (×{f['ratio']:.3f}){extra}")
-    if "accuracy_uncalibrated" in d and d.get("accuracy_uncalibrated") is not None:
-        how = (d.get("summary") or {}).get("calibration")
-        lines.append((f"- calibration: {how}; " if how and how != "none" else "- ") +
-                     f"without calibration: accuracy {d['accuracy_uncalibrated']:.3f}; prompt tokens (mean) "
-                     f"{d.get('prompt_tokens_mean', '-')}; prompts that dropped demonstrations: {d.get('truncated', 0)}")
-    if "k_selection" in d:
-        lines.append(f"- k = {d['k_selection']['k']} chosen on {d['k_selection']['n_validation']} held-out train tweets")
-    if "summary" in d and record.method == "rag":
-        s = d["summary"]
-        rate = f"{s['embed_tweets_per_second']:.0f} tweets/s" if s.get("embed_tweets_per_second") else "served from cache"
-        load = f" after loading the embedder in {s['embedder_load_seconds']:.1f} s" if s.get("embedder_load_seconds") else ""
-        lines.append(f"- embedding {s['embed_seconds']:.1f} s ({rate}){load}; index built in "
-                     f"{s['index_build_seconds']:.3f} s; query {s['query_ms']:.3f} ms per tweet (batched)")
-    for n in record.notices:
-        lines.append(f"- _{n}_")
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- compare
-
-def compare_view(store: RunStore, fingerprint: str | None = None):
-    records = store.list()
-    rows, fp, fps = comparison_rows(records, fingerprint or None)
-    table = pd.DataFrame(rows)
-    # One bar per (run, metric), side by side: the metric is part of the bar's name.
-    bars = pd.DataFrame([{"run": f"{r['label']} [{r['run_id'][-6:]}] {metric}", "metric": metric, "value": r[metric]}
-                         for r in rows for metric in ("accuracy", "macro_f1") if r[metric] is not None],
-                        columns=["run", "metric", "value"])
-    chosen, _ = comparable(records, fp)
-    return table, bars, [confusion_figure(r, f"{r.label}\n{r.run_id[-6:]}") for r in chosen[:6]], fp, fps
-
-
-def export_compare(store: RunStore, fingerprint: str | None, folder: Path) -> list[str]:
-    import json
-
-    rows, fp, _ = comparison_rows(store.list(), fingerprint or None)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": folder / "comparison.csv", "json": folder / "comparison.json", "md": folder / "comparison.md"}
-    paths["csv"].write_text(to_csv(rows))
-    paths["json"].write_text(json.dumps({"fingerprint": fp, "runs": rows}, indent=1, default=str))
-    paths["md"].write_text(to_markdown(rows, fp))
-    return [str(p) for p in paths.values()]
-
-
-def runs_table(store: RunStore) -> pd.DataFrame:
-    return pd.DataFrame([{"run_id": r.run_id, "method": r.label, "status": r.status,
-                          "accuracy": round(r.metrics["accuracy"], 4) if r.metrics.get("accuracy") is not None else None,
-                          "eval split": r.data.get("fingerprint"), "created": r.created_at} for r in store.list()],
-                        columns=["run_id", "method", "status", "accuracy", "eval split", "created"])
+        return {"status": "error", "error": error}
+    return summary_json(record)
 
 
 # ---------------------------------------------------------------- try it
 
-_CLASSIFIERS: dict[tuple, object] = {}
+_CLASSIFIERS = LRU(4)  # few-shot classifiers and retrievers kept warm for Try it
 
 
 def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -> dict:
@@ -316,7 +323,7 @@ def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -
     if not text:
         raise UserError("type a tweet first.")
     text = text[:2000]
-    records, _ = comparable(store.list(), data.fingerprint)
+    records, _ = report.comparable(store.list(), data.fingerprint)
     rows, out = [], {"neighbours": [], "prompt": ""}
     names = data.label_names
 
@@ -335,20 +342,20 @@ def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -
     from rag.classify import knn_probs
     from rag.run import explain
 
-    retriever = _retriever(data, (rag.config.get("embedder") if rag else "auto") or "auto")
-    k = int((rag.config.get("k_used") if rag else 0) or 15)
+    retriever = train_retriever(data, (rag.config.get("embedder") if rag else "auto") or "auto")
+    k = int((rag.resolved.get("k_used") if rag else 0) or 15)
     sims, ids = retriever.neighbours([text], k)
     labels = np.where(ids >= 0, retriever.labels[np.maximum(ids, 0)], -1)
     add(f"rag knn k={k}", knn_probs(sims, labels, data.n_labels, k)[0])
     out["neighbours"] = explain(retriever, text, k_neighbours, names)
     if fs is not None:
-        from fewshot.run import FewshotClassifier, FewshotConfig
+        from fewshot.config import FewshotConfig
+        from fewshot.run import FewshotClassifier
 
-        cfg = FewshotConfig.from_dict({k2: v for k2, v in fs.config.items() if k2 in FewshotConfig.__dataclass_fields__})
+        cfg = FewshotConfig.from_dict(fs.config)
         key = ("fewshot", data.train_fingerprint, tuple(sorted(cfg.to_dict().items())))
-        if key not in _CLASSIFIERS:
-            _CLASSIFIERS[key] = FewshotClassifier(cfg, data, retriever=retriever if cfg.selection == "retrieved" else None)
-        clf = _CLASSIFIERS[key]
+        retr = retriever if cfg.selection == "retrieved" else None
+        clf = _CLASSIFIERS.get_or_create(key, lambda: FewshotClassifier(cfg, data, retriever=retr))
         scored = clf.score([text], prior=fs.diagnostics.get("batch_prior"))
         add(fs.label, scored["probs"][0])
         out["prompt"] = clf.prompt_text(text)
@@ -356,13 +363,21 @@ def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -
     return out
 
 
-def _retriever(data: TweetData, embedder: str):
+def train_retriever(data: TweetData, embedder: str = "auto"):
+    """A retriever over the selection's train split, kept warm per (train rows, embedder)."""
     from rag.retrieval import Retriever
 
-    key = ("retriever", data.train_fingerprint, embedder)
-    if key not in _CLASSIFIERS:
-        _CLASSIFIERS[key] = Retriever(embedder).fit(data.train.texts, data.train.labels)
-    return _CLASSIFIERS[key]
+    key = ("retriever", data.train_fingerprint, embedder or "auto")
+    return _CLASSIFIERS.get_or_create(key, lambda: Retriever(embedder or "auto").fit(data.train.texts,
+                                                                                     data.train.labels))
+
+
+def neighbours_table(text: str, data: TweetData, embedder: str = "auto", k: int = 10) -> pd.DataFrame:
+    from rag.run import explain
+
+    if not (text or "").strip():
+        raise UserError("type a tweet first.")
+    return pd.DataFrame(explain(train_retriever(data, embedder), text, k, data.label_names))
 
 
 def wait_seconds(t0: float) -> str:

@@ -3,55 +3,20 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from comparisons.config import ConfigBase, in_range, one_of
 from comparisons.data import TweetData, normalise_text
 from comparisons.errors import UserError
-from comparisons.metrics import classification_metrics
 from comparisons.models import load_causal_lm, resolve_lm
-from comparisons.runs import RunRecord, RunStore, new_record, tracked
+from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
-from .prompts import CONTENT_FREE, DEFAULT_EXAMPLE, DEFAULT_INSTRUCTION, PromptBuilder
-from .scoring import CALIBRATIONS, batch_prior, calibrate, label_logprobs, normalise
+from .config import FewshotConfig
+from .prompts import CONTENT_FREE, PromptBuilder
+from .scoring import batch_prior, calibrate, label_logprobs, normalise
 
-SELECTIONS = ("random", "balanced", "retrieved")
 MIN_BATCH_FOR_PRIOR = 16  # fewer texts than this give no batch prior of their own
-
-
-@dataclass
-class FewshotConfig(ConfigBase):
-    model: str = "auto"  # any causal LM: Hub id, local folder, 'auto' (gpt2; bundled SmolLM2 offline)
-    shots: int = 6  # demonstrations per prompt (0 = zero-shot)
-    selection: str = "retrieved"  # random | balanced (equal per class) | retrieved (nearest train tweets, KATE)
-    template: str = "plain"  # plain (Tweet:/Sentiment:) | chat (the model's chat template) | auto
-    instruction: str = DEFAULT_INSTRUCTION
-    example_format: str = DEFAULT_EXAMPLE
-    label_words: str = ""  # comma-separated, one per label in order; '' = the label names
-    calibrate: bool = True  # divide out the model's label bias (see `calibration`)
-    # contextual: the bias on content-free inputs (N/A, '', [MASK]) under the same demonstrations (Zhao et al.
-    # 2021); batch: the mean predicted label distribution over the eval tweets themselves, no labels used
-    # (Zhou et al. 2024) — no extra prompts, so calibrated retrieved prompts cost nothing more. Batch is the
-    # default: on the real tweets it was within a tweet of, or well above, contextual on every prompt tried
-    # (bench/RESULTS.md), for free.
-    calibration: str = "batch"
-    length_normalise: bool = False  # mean instead of sum of label-token log-probs
-    batch_size: int = 16
-    max_length: int = 0  # prompt window in tokens; 0 = the model's, at most 1,024
-    embedder: str = "auto"  # retrieved selection: the sentence embedder
-    use_cache: bool = True  # reuse the KV cache of a shared prefix
-    seed: int = 42
-
-    def __post_init__(self):
-        one_of("selection", self.selection, SELECTIONS)
-        one_of("template", self.template, ("auto", "plain", "chat"))
-        one_of("calibration", self.calibration, CALIBRATIONS)
-        in_range("shots", self.shots, 0, 256)
-        in_range("batch_size", self.batch_size, 1, 4096)
-        in_range("max_length", self.max_length, 0, 32768)
 
 
 def _balanced(labels: np.ndarray, n_labels: int, k: int, rng) -> list[int]:
@@ -75,14 +40,19 @@ class FewshotClassifier:
             self.notices.append(resolved.notice)
         self.model_name = resolved.name
         self.model, self.tokenizer = load_causal_lm(resolved)
-        window = getattr(self.model.config, "max_position_embeddings", None) or getattr(self.model.config, "n_positions", 1024)
+        window = getattr(self.model.config, "max_position_embeddings", None) or getattr(
+            self.model.config, "n_positions", 1024
+        )
         self.max_tokens = min(config.max_length or 1024, window)
         words = [w.strip() for w in config.label_words.split(",")] if config.label_words.strip() else self.label_names
         if len(words) != len(self.label_names):
-            raise UserError(f"give one label word per label ({len(self.label_names)}: {', '.join(self.label_names)}), "
-                            f"got {len(words)}.")
-        self.builder = PromptBuilder(self.tokenizer, config.template, words, self.max_tokens,
-                                     config.instruction, config.example_format)
+            raise UserError(
+                f"give one label word per label ({len(self.label_names)}: {', '.join(self.label_names)}), "
+                f"got {len(words)}."
+            )
+        self.builder = PromptBuilder(
+            self.tokenizer, config.template, words, self.max_tokens, config.instruction, config.example_format
+        )
         if config.shots > len(self.train_texts):
             raise UserError(f"{config.shots} shots but only {len(self.train_texts)} train rows to draw them from.")
         rng = np.random.RandomState(config.seed)
@@ -124,18 +94,27 @@ class FewshotClassifier:
 
     def prompts(self, texts, demos: list[list[int]]):
         share = self._share()
-        return [self.builder.build([(self.train_texts[i], int(self.train_labels[i])) for i in d], t, share)
-                for t, d in zip(texts, demos)]
+        return [
+            self.builder.build([(self.train_texts[i], int(self.train_labels[i])) for i in d], t, share)
+            for t, d in zip(texts, demos)
+        ]
 
     def prompt_text(self, text: str, query_vectors=None) -> str:
         demos = self.demonstrations([text], query_vectors)[0]
         return self.builder.text([(self.train_texts[i], int(self.train_labels[i])) for i in demos], text)
 
     def _logprobs(self, prompts, on_progress=None, stop=None):
-        return label_logprobs(self.model, [(p.prefix, p.suffix) for p in prompts], self.builder.label_ids,
-                              pad_id=self.tokenizer.pad_token_id, batch_size=self.config.batch_size,
-                              use_cache=self.config.use_cache, length_normalise=self.config.length_normalise,
-                              on_batch=on_progress, stop=stop)
+        return label_logprobs(
+            self.model,
+            [(p.prefix, p.suffix) for p in prompts],
+            self.builder.label_ids,
+            pad_id=self.tokenizer.pad_token_id,
+            batch_size=self.config.batch_size,
+            use_cache=self.config.use_cache,
+            length_normalise=self.config.length_normalise,
+            on_batch=on_progress,
+            stop=stop,
+        )
 
     def score(self, texts, *, query_vectors=None, on_progress=None, stop=None, prior=None) -> dict:
         """Label probabilities of `texts`. With batch calibration the bias is `prior` when given (e.g. the
@@ -166,36 +145,59 @@ class FewshotClassifier:
             elif n >= MIN_BATCH_FOR_PRIOR:
                 bias = batch_prior(cal)
             else:
-                note = (f"batch calibration needs a prior from at least {MIN_BATCH_FOR_PRIOR} tweets; "
-                        "these probabilities are not batch-calibrated.")
+                note = (
+                    f"batch calibration needs a prior from at least {MIN_BATCH_FOR_PRIOR} tweets; "
+                    "these probabilities are not batch-calibrated."
+                )
             if bias is not None:
                 cal = calibrate(cal, bias)
         # content_free: each item's content-free label distribution (contextual calibration only), so
         # that every calibration can be recomputed from one scoring pass (bench/fewshot_select.py).
-        return {"probs": cal.numpy(), "probs_uncalibrated": probs.numpy(), "demos": demos, "note": note,
-                "content_free": cf_item.numpy() if cf_item is not None else None,
-                "prior": bias.tolist() if bias is not None else None,
-                "prompt_tokens": [len(p.ids()) for p in prompts], "truncated": sum(p.dropped > 0 for p in prompts),
-                "dropped_demos": sum(p.dropped for p in prompts)}
+        return {
+            "probs": cal.numpy(),
+            "probs_uncalibrated": probs.numpy(),
+            "demos": demos,
+            "note": note,
+            "content_free": cf_item.numpy() if cf_item is not None else None,
+            "prior": bias.tolist() if bias is not None else None,
+            "prompt_tokens": [len(p.ids()) for p in prompts],
+            "truncated": sum(p.dropped > 0 for p in prompts),
+            "dropped_demos": sum(p.dropped for p in prompts),
+        }
 
 
-def run(config: FewshotConfig, data: TweetData, *, on_event=None, stop: threading.Event | None = None,
-        store: RunStore | None = None, classifier: FewshotClassifier | None = None) -> RunRecord:
+def run(
+    config: FewshotConfig,
+    data: TweetData,
+    *,
+    on_event=None,
+    stop: threading.Event | None = None,
+    store: RunStore | None = None,
+    classifier: FewshotClassifier | None = None,
+) -> RunRecord:
     record = new_record("fewshot", config, data)
     emit = on_event or (lambda e: None)
     with tracked(record, store, on_event=on_event):
         clf = classifier or FewshotClassifier(config, data)
         record.notices.extend(n for n in clf.notices if n not in record.notices)
-        record.config["resolved_model"] = clf.model_name
-        record.config["resolved_template"] = clf.builder.template
+        record.resolved.update(resolved_model=clf.model_name, resolved_template=clf.builder.template)
         record.total_params = sum(p.numel() for p in clf.model.parameters())
         record.trainable_params = 0
         emit({"event": "start", "run_id": record.run_id, "model": clf.model_name, "notices": list(record.notices)})
         t0 = time.perf_counter()
         try:
-            out = clf.score(data.test.texts, stop=stop,
-                            on_progress=lambda d, n: emit({"event": "progress", "done": d, "total": n,
-                                                           "tweets_per_second": round(d / max(time.perf_counter() - t0, 1e-9), 2)}))
+            out = clf.score(
+                data.test.texts,
+                stop=stop,
+                on_progress=lambda d, n: emit(
+                    {
+                        "event": "progress",
+                        "done": d,
+                        "total": n,
+                        "tweets_per_second": round(d / max(time.perf_counter() - t0, 1e-9), 2),
+                    }
+                ),
+            )
         except InterruptedError:
             record.status = "stopped"
             record.notices.append("Stopped by the user before every tweet was scored; no metrics.")
@@ -205,32 +207,54 @@ def run(config: FewshotConfig, data: TweetData, *, on_event=None, stop: threadin
             record.notices.append(f"Only {len(data.test)} eval tweets: {out['note']}")
         y = np.asarray(data.test.labels)
         probs = out["probs"]
-        record.metrics = classification_metrics(y, probs.argmax(1), data.label_names)
+        finish_predictions(record, y, probs, data.label_names, seconds)
         acc_raw = float((out["probs_uncalibrated"].argmax(1) == y).mean())
-        record.predictions = {"y_true": y.tolist(), "y_pred": probs.argmax(1).tolist(), "probs": np.round(probs, 4).tolist()}
-        record.timings.update(score_seconds=round(seconds, 3),
-                              inference_tweets_per_second=round(len(y) / max(seconds, 1e-9), 2))
-        examples = [{"index": i, "prompt": clf.builder.text([(clf.train_texts[j], int(clf.train_labels[j]))
-                                                             for j in out["demos"][i]], data.test.texts[i]),
-                     "gold": data.label_names[y[i]], "probs": np.round(probs[i], 4).tolist()} for i in range(min(5, len(y)))]
+        record.timings["score_seconds"] = round(seconds, 3)
+        examples = [
+            {
+                "index": i,
+                "prompt": clf.builder.text(
+                    [(clf.train_texts[j], int(clf.train_labels[j])) for j in out["demos"][i]], data.test.texts[i]
+                ),
+                "gold": data.label_names[y[i]],
+                "probs": np.round(probs[i], 4).tolist(),
+            }
+            for i in range(min(5, len(y)))
+        ]
         if out["prior"] is not None:
             record.diagnostics["batch_prior"] = [round(float(v), 6) for v in out["prior"]]
         record.diagnostics.update(
-            accuracy_uncalibrated=acc_raw, accuracy_calibrated=record.metrics["accuracy"] if config.calibrate else None,
-            prompt_tokens_mean=round(float(np.mean(out["prompt_tokens"])), 1), truncated=int(out["truncated"]),
-            dropped_demonstrations=int(out["dropped_demos"]), examples=examples,
-            summary={"tweets_per_second": record.timings["inference_tweets_per_second"],
-                     "prompt_tokens_mean": round(float(np.mean(out["prompt_tokens"])), 1),
-                     "truncated": int(out["truncated"]), "accuracy_uncalibrated": round(acc_raw, 4),
-                     "accuracy_calibrated": round(record.metrics["accuracy"], 4) if config.calibrate else None,
-                     "calibration": config.calibration if config.calibrate else "none"})
+            accuracy_uncalibrated=acc_raw,
+            accuracy_calibrated=record.metrics["accuracy"] if config.calibrate else None,
+            prompt_tokens_mean=round(float(np.mean(out["prompt_tokens"])), 1),
+            truncated=int(out["truncated"]),
+            dropped_demonstrations=int(out["dropped_demos"]),
+            examples=examples,
+            summary={
+                "tweets_per_second": record.timings["inference_tweets_per_second"],
+                "prompt_tokens_mean": round(float(np.mean(out["prompt_tokens"])), 1),
+                "truncated": int(out["truncated"]),
+                "accuracy_uncalibrated": round(acc_raw, 4),
+                "accuracy_calibrated": round(record.metrics["accuracy"], 4) if config.calibrate else None,
+                "calibration": config.calibration if config.calibrate else "none",
+            },
+        )
         emit({"event": "done", "accuracy": record.metrics["accuracy"], "macro_f1": record.metrics["macro_f1"]})
     return record
 
 
-def sweep(config: FewshotConfig, data: TweetData, shots: list[int], *, on_event=None, stop=None,
-          store: RunStore | None = None) -> list[RunRecord]:
-    """Accuracy for several shot counts with one selection; one record per k."""
+def sweep(
+    config: FewshotConfig,
+    data: TweetData,
+    shots: list[int],
+    *,
+    on_event=None,
+    stop=None,
+    store: RunStore | None = None,
+    on_record=None,
+) -> list[RunRecord]:
+    """Accuracy for several shot counts with one selection; one record per k, each also handed to
+    `on_record` as it finishes. A stopped k ends the sweep."""
     if not shots:
         raise UserError("give at least one shot count for the sweep, e.g. 0,1,2,4,8,16.")
     records = []
@@ -238,5 +262,10 @@ def sweep(config: FewshotConfig, data: TweetData, shots: list[int], *, on_event=
         if stop is not None and stop.is_set():
             break
         cfg = FewshotConfig.from_dict({**config.to_dict(), "shots": k})
-        records.append(run(cfg, data, on_event=on_event, stop=stop, store=store))
+        record = run(cfg, data, on_event=on_event, stop=stop, store=store)
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+        if record.status != "completed":
+            break
     return records

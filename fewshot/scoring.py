@@ -26,13 +26,21 @@ def _forward(model, rows: list[list[int]], pad_id: int, keep: int, cache=None, p
     for i, r in enumerate(rows):
         ids[i, width - len(r):] = torch.tensor(r)
         mask[i, width - len(r):] = 1
-    start = prefix_mask.sum(1, keepdim=True) if prefix_mask is not None else torch.zeros((len(rows), 1), dtype=torch.long)
+    start = (
+        prefix_mask.sum(1, keepdim=True) if prefix_mask is not None else torch.zeros((len(rows), 1), dtype=torch.long)
+    )
     # Real tokens continue their own prefix's positions; pads get any position (they are masked out).
     positions = (start + mask.cumsum(-1) - 1).clamp_min(0)
     full_mask = torch.cat([prefix_mask, mask], 1) if prefix_mask is not None else mask
-    out = _call(model, keep, input_ids=ids.to(device), attention_mask=full_mask.to(device),
-                position_ids=positions.to(device), use_cache=cache is not None,
-                **({"past_key_values": cache} if cache is not None else {}))
+    out = _call(
+        model,
+        keep,
+        input_ids=ids.to(device),
+        attention_mask=full_mask.to(device),
+        position_ids=positions.to(device),
+        use_cache=cache is not None,
+        **({"past_key_values": cache} if cache is not None else {}),
+    )
     return torch.log_softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
 
 
@@ -52,11 +60,17 @@ def _prefix_cache(model, prefixes: list[tuple]):
     ids = torch.zeros((len(prefixes), width), dtype=torch.long)
     mask = torch.zeros((len(prefixes), width), dtype=torch.long)
     for i, p in enumerate(prefixes):
-        ids[i, width - len(p):] = torch.tensor(p)
-        mask[i, width - len(p):] = 1
+        ids[i, width - len(p) :] = torch.tensor(p)
+        mask[i, width - len(p) :] = 1
     positions = (mask.cumsum(-1) - 1).clamp_min(0)
-    out = _call(model, 1, input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device),
-                use_cache=True)
+    out = _call(
+        model,
+        1,
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=positions.to(device),
+        use_cache=True,
+    )
     return out.past_key_values, mask
 
 
@@ -66,7 +80,7 @@ def _packs(groups: list[tuple[tuple, list]], batch_size: int):
     pack, rows = [], 0
     for prefix, jobs in groups:
         for start in range(0, len(jobs), batch_size):
-            part = jobs[start: start + batch_size]
+            part = jobs[start : start + batch_size]
             if pack and rows + len(part) > batch_size:
                 yield pack
                 pack, rows = [], 0
@@ -98,9 +112,18 @@ def hoist_common(prompts: list[tuple[list[int], list[int]]]) -> list[tuple[list[
     return out
 
 
-def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: list[list[int]], *, pad_id: int,
-                   batch_size: int = 16, use_cache: bool = True, length_normalise: bool = False,
-                   on_batch=None, stop=None) -> torch.Tensor:
+def label_logprobs(
+    model,
+    prompts: list[tuple[list[int], list[int]]],
+    labels: list[list[int]],
+    *,
+    pad_id: int,
+    batch_size: int = 16,
+    use_cache: bool = True,
+    length_normalise: bool = False,
+    on_batch=None,
+    stop=None,
+) -> torch.Tensor:
     """Matrix [n_prompts, n_labels] of summed (or mean, if length_normalise) label-token log-probs."""
     n_labels = len(labels)
     if use_cache:
@@ -150,7 +173,7 @@ def label_logprobs(model, prompts: list[tuple[list[int], list[int]]], labels: li
             else:
                 toks = labels[j]
                 # The label's tokens are predicted at the row's last len(toks) positions.
-                total = logp[r, keep - len(toks):, :].gather(-1, torch.tensor(toks)[:, None]).sum()
+                total = logp[r, keep - len(toks) :, :].gather(-1, torch.tensor(toks)[:, None]).sum()
                 result[i, j] = total / len(toks) if length_normalise else total
         done += len({i for i, _ in owners})
         if on_batch is not None:
@@ -171,11 +194,6 @@ def calibrate(probs: torch.Tensor, content_free: torch.Tensor) -> torch.Tensor:
     return cal / cal.sum(-1, keepdim=True)
 
 
-# How a label bias is divided out: batch (batch_prior over the scored tweets), contextual (content-free
-# inputs under the same demonstrations), or both (contextual, then batch on the result).
-CALIBRATIONS = ("batch", "contextual", "both")
-
-
 def batch_prior(probs: torch.Tensor) -> torch.Tensor:
     """Batch calibration's label bias (Zhou et al. 2024, "Batch Calibration"): the mean label
     distribution the model predicts over a batch of real, unlabelled inputs. Needs no extra prompts."""
@@ -183,10 +201,14 @@ def batch_prior(probs: torch.Tensor) -> torch.Tensor:
 
 
 def every_calibration(probs: torch.Tensor, content_free: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The label probabilities under no calibration and each of CALIBRATIONS, from one scoring pass:
+    """The label probabilities under no calibration and each of fewshot.config.CALIBRATIONS, from one scoring pass:
     `probs` [n, labels] uncalibrated, `content_free` [n, labels] each item's content-free distribution.
     `both` is contextual, then batch on the result, as `FewshotClassifier.score` applies it (a test
     holds the two to the same numbers)."""
     ctx = calibrate(probs, content_free)
-    return {"none": probs, "contextual": ctx, "batch": calibrate(probs, batch_prior(probs)),
-            "both": calibrate(ctx, batch_prior(ctx))}
+    return {
+        "none": probs,
+        "contextual": ctx,
+        "batch": calibrate(probs, batch_prior(probs)),
+        "both": calibrate(ctx, batch_prior(ctx)),
+    }

@@ -1,6 +1,8 @@
-"""Fine-tuning: full and LoRA, on transformers.Trainer."""
+"""Fine-tuning: full and LoRA, on transformers.Trainer.
+
+Importing the package is cheap (the config only); the entry point is `finetune.train.run`."""
+
 from .config import FinetuneConfig
-from .train import run
 
 Config = FinetuneConfig
-__all__ = ["FinetuneConfig", "Config", "run"]
+__all__ = ["FinetuneConfig", "Config"]

@@ -1,73 +1,90 @@
-"""Settings of a fine-tuning run. Defaults were measured on the real tweets (bench/RESULTS.md)."""
+"""Settings of a fine-tuning run, declared once: the CLI's flags and the app's widgets are built from
+these fields. Defaults were measured on the real tweets (bench/RESULTS.md). Torch-free."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import ConfigBase, in_range, one_of
+from comparisons.config import ConfigBase, Preset, setting
 from comparisons.errors import UserError
+from comparisons.models import LM_CHOICES
 
 MODES = ("lora", "full")
+HEAD_INITS = ("label_words", "random")
 # Learning rates per mode: LoRA adapters start at zero and need a larger step than full weights.
 DEFAULT_LR = {"lora": 1e-3, "full": 3e-5}
 
 
 @dataclass
 class FinetuneConfig(ConfigBase):
-    model: str = "auto"  # Hub id, local folder, 'auto' (gpt2, or the bundled SmolLM2 offline)
-    mode: str = "lora"  # 'lora' (adapters + head train) or 'full' (every weight trains)
-    learning_rate: float | None = None  # None -> the mode's default (DEFAULT_LR)
-    epochs: float = 1.0  # one epoch reaches >= 0.70 on 1,000 real tweets for both modes (bench/RESULTS.md)
-    batch_size: int = 16
-    grad_accum: int = 1
-    max_length: int = 128  # tweets average ~19 tokens; 128 truncates almost none
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    seed: int = 42
-    eval_steps: int = 0  # 0 -> about `n_evals` evaluations over the run
-    n_evals: int = 3
-    patience: int = 0  # early stopping on eval loss after this many worse evaluations; 0 = off
-    train_slice: bool = True  # also score a fixed train slice of the curve's eval size (the overfitting gap)
-    curve_size: int = 128  # rows of eval (and of train) scored at each evaluation; 0 = all eval rows.
+    model: str = setting(
+        "auto", "Hub id, local folder, or 'auto' (gpt2; the bundled SmolLM2 offline)", label="Model",
+        suggestions=tuple(LM_CHOICES), place="main")
+    mode: str = setting("lora", "lora: adapters and the head train; full: every weight trains", label="Mode",
+                        choices=MODES, place="main")
+    learning_rate: float | None = setting(
+        None, "empty = the mode's default: 1e-3 LoRA, 3e-5 full", label="Learning rate", low=0, high=1,
+        low_open=True, place="main", flags=("--lr",))
+    # One epoch reaches >= 0.70 on 1,000 real tweets for both modes (bench/RESULTS.md).
+    epochs: float = setting(1.0, "passes over the train split (fractions allowed)", label="Epochs", low=0, high=100,
+                            low_open=True, hint="Train for at least part of an epoch.", place="main")
+    batch_size: int = setting(16, "tweets per optimizer step (per device)", label="Batch size", low=1, high=4096,
+                              place="main")
+    grad_accum: int = setting(1, "micro-batches per optimizer step", label="Gradient accumulation", low=1, high=1024)
+    max_length: int = setting(128, "tokens per tweet (tweets average ~19 tokens; 128 truncates almost none)",
+                              label="Max length (tokens)", low=8, high=8192)
+    weight_decay: float = setting(0.01, "AdamW weight decay", low=0, high=1)
+    warmup_ratio: float = setting(0.1, "share of steps with a rising learning rate", low=0, high=0.9)
+    seed: int = setting(42, "seed of the data subsets, the curve slices and the weights' init", place="data")
+    eval_steps: int = setting(0, "steps between evaluations; 0 = about n_evals evaluations over the run", low=0)
+    n_evals: int = setting(3, "evaluations over the run (when eval_steps is 0)", label="Evaluations per run",
+                           low=1, high=1000)
+    patience: int = setting(0, "stop early after this many worse evaluations (eval loss); 0 = off",
+                            label="Early-stopping patience (0 = off)", low=0, high=1000)
+    train_slice: bool = setting(True, "also score a train slice at each evaluation (the overfitting gap)")
     # The curves use a fixed slice so that evaluating stays cheap on a CPU; final metrics use all of eval.
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    lora_targets: str = ""  # comma-separated module names; '' -> per-architecture default
-    # The classifier reads its input in the same shape as a few-shot prompt and its head starts as
-    # the LM's own next-token scores for the label words ("Tweet: ...\nSentiment:" -> " positive"),
-    # so training starts from zero-shot prompting instead of a random head (LM-BFF style).
-    input_template: str = "Tweet: {text}\nSentiment:"
-    head_init: str = "label_words"  # label_words | random
-    bf16: bool = True  # used only on CUDA
-    torch_compile: bool = False
-    eval_batch_size: int = 64
-    forgetting_tokens: int = 16384  # 0 -> skip the perplexity probe
-    forgetting_text: str = ""  # a text file; '' -> WikiText-2 (Hub, $TPR_WIKITEXT, ../shared), else bundled passages
-    save_model: bool = True
+    curve_size: int = setting(128, "eval (and train) rows scored at each evaluation; 0 = all eval rows", low=0)
+    lora_r: int = setting(16, "rank of the LoRA adapters", label="LoRA r", low=1, high=1024)
+    lora_alpha: int = setting(32, "LoRA scaling (alpha / r multiplies the update)", label="LoRA alpha", low=1,
+                              high=4096)
+    lora_dropout: float = setting(0.05, "dropout on the LoRA input", label="LoRA dropout", low=0, high=0.9)
+    lora_targets: str = setting("", "comma-separated module names; empty = the architecture's default",
+                                label="LoRA target modules")
+    # The classifier reads its input in the same shape as a few-shot prompt and its head starts as the
+    # LM's own next-token scores for the label words ("Tweet: ...\nSentiment:" -> " positive"), so
+    # training starts from zero-shot prompting instead of a random head (LM-BFF style).
+    input_template: str = setting("Tweet: {text}\nSentiment:", "how a tweet is shown to the classifier; must "
+                                  "contain {text}")
+    head_init: str = setting("label_words", "label_words: the head starts as the LM's scores for the label words",
+                             choices=HEAD_INITS)
+    bf16: bool = setting(True, "bf16 autocast on CUDA (ignored on CPU)", label="bf16 on CUDA")
+    torch_compile: bool = setting(False, "torch.compile the model (lengths bucketed so shapes repeat)")
+    eval_batch_size: int = setting(64, "tweets per evaluation batch", low=1, high=8192)
+    forgetting_tokens: int = setting(16384, "WikiText tokens for the forgetting probe; 0 = skip it",
+                                     label="Forgetting probe tokens (0 = off)", low=0, high=10_000_000)
+    forgetting_text: str = setting("", "a text file for the forgetting probe; empty = WikiText-2 (Hub, "
+                                   "$TPR_WIKITEXT, ../shared), else bundled passages", place="cli")
+    save_model: bool = setting(True, "save the adapter or model (safetensors) beside the record")
 
-    def __post_init__(self):
-        one_of("mode", self.mode, MODES)
-        one_of("head_init", self.head_init, ("label_words", "random"))
+    def check(self):
         if "{text}" not in self.input_template:
             raise UserError("input_template must contain {text}.")
-        if self.learning_rate is not None:
-            in_range("learning_rate", self.learning_rate, 0, 1, low_open=True)
-        in_range("epochs", self.epochs, 0, 100, low_open=True, hint="Train for at least part of an epoch.")
-        in_range("batch_size", self.batch_size, 1, 4096)
-        in_range("grad_accum", self.grad_accum, 1, 1024)
-        in_range("max_length", self.max_length, 8, 8192)
-        in_range("weight_decay", self.weight_decay, 0, 1)
-        in_range("warmup_ratio", self.warmup_ratio, 0, 0.9)
-        in_range("eval_steps", self.eval_steps, 0)
-        in_range("n_evals", self.n_evals, 1, 1000)
-        in_range("curve_size", self.curve_size, 0)
-        in_range("patience", self.patience, 0, 1000)
-        in_range("lora_r", self.lora_r, 1, 1024)
-        in_range("lora_alpha", self.lora_alpha, 1, 4096)
-        in_range("lora_dropout", self.lora_dropout, 0, 0.9)
-        in_range("eval_batch_size", self.eval_batch_size, 1, 8192)
-        in_range("forgetting_tokens", self.forgetting_tokens, 0, 10_000_000)
 
     @property
     def lr(self) -> float:
         return self.learning_rate or DEFAULT_LR[self.mode]
+
+
+# Where the app or Run all uses other values than the defaults, each is a named preset with its reason.
+PRESETS = {
+    "app": Preset("app", {"forgetting_tokens": 4096},
+                  "Interactive runs in the app: the fine-tuned model's perplexity pass over 16,384 tokens takes "
+                  "60-70 s on 2 CPU cores (bench/RESULTS.md); 4,096 tokens take a quarter of that. The CLI and "
+                  "benchmarks keep 16,384."),
+    "run_all_cpu": Preset("run_all_cpu", {"epochs": 0.125, "forgetting_tokens": 512, "n_evals": 1, "curve_size": 32},
+                          "Run all on a CPU: an eighth of an epoch per fine-tuning, a 512-token probe and one small "
+                          "curve evaluation keep the whole comparison near 4 minutes (bench/RESULTS.md). Underfit "
+                          "by design: the verdict says so."),
+    "run_all_gpu": Preset("run_all_gpu", {"epochs": 1.0, "forgetting_tokens": 16384, "n_evals": 3, "curve_size": 128},
+                          "Run all on a GPU: the defaults (one epoch, the 16k-token probe)."),
+}

@@ -12,9 +12,8 @@ import torch
 
 from comparisons.hub import hub_available
 from comparisons.models import cache_root, folder_fingerprint
+from comparisons.settings import settings
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_WIKITEXT = PROJECT_ROOT.parent / "shared" / "data" / "wikitext-2-raw" / "wiki.test.raw"
 BUNDLED_PASSAGES = Path(__file__).with_name("general_english.txt")
 
 # Rules of the verdict, stated so that the UI and README can quote them.
@@ -69,7 +68,8 @@ def general_text(path: str = "") -> tuple[str, str]:
             return "".join(ds["text"]), "Salesforce/wikitext wikitext-2-raw-v1 test (Hub)"
         except Exception:  # fall through to local copies
             pass
-    for candidate in (os.environ.get("TPR_WIKITEXT", ""), str(SHARED_WIKITEXT)):
+    env = settings()
+    for candidate in (env.wikitext, env.shared_wikitext):
         if candidate and Path(candidate).is_file():
             return Path(candidate).read_text(encoding="utf-8"), f"WikiText-2 raw test ({candidate})"
     return BUNDLED_PASSAGES.read_text(encoding="utf-8"), "bundled general-English passages (WikiText-2 not available)"

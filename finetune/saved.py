@@ -60,5 +60,7 @@ def predict_texts(folder: str, texts: list[str]) -> torch.Tensor:
 
     model, tok, _ = load_saved_classifier(str(folder))
     meta = json.loads((Path(folder) / "tpr_model.json").read_text())
-    ds = TokenizedTweets(tok, texts, [0] * len(texts), meta.get("max_length", 128), meta.get("input_template", "{text}"))
+    ds = TokenizedTweets(
+        tok, texts, [0] * len(texts), meta.get("max_length", 128), meta.get("input_template", "{text}")
+    )
     return torch.softmax(torch.from_numpy(predict_logits(model, ds, tok)), -1)

@@ -10,20 +10,22 @@ import copy
 import math
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
 from comparisons.data import TweetData
 from comparisons.errors import UserError
-from comparisons.metrics import classification_metrics
-from comparisons.models import count_parameters, device_name, load_causal_lm, load_classifier, resolve_lm
-from comparisons.runs import RunRecord, RunStore, new_record, tracked
+from comparisons.metrics import trainer_metrics
+from comparisons.models import ResolvedModel, count_parameters, device_name, load_causal_lm, load_classifier, resolve_lm
+from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
 from .config import FinetuneConfig
 from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
+from .events import LiveEvents
 
 # peft's defaults per architecture (GPT-2's attention is one Conv1D named c_attn).
 LORA_TARGETS = {"gpt2": ["c_attn"], "llama": ["q_proj", "k_proj", "v_proj", "o_proj"]}
@@ -49,92 +51,6 @@ class TokenizedTweets(torch.utils.data.Dataset):
         return [len(x) for x in self.input_ids]
 
 
-class LiveEvents(TrainerCallback):
-    """Streams step/loss/lr/speed/ETA and, at each evaluation, eval and train-slice metrics into
-    the record's history and `on_event`; honours `stop` after each optimizer step; keeps the best
-    weights (lowest eval loss) and stops early after `patience` worse evaluations."""
-
-    def __init__(self, record: RunRecord, on_event, stop: threading.Event | None, examples_per_step: int,
-                 patience: int, keep_best: bool, model):
-        self.record, self.on_event, self.stop = record, on_event, stop
-        self.examples_per_step, self.patience, self.keep_best = examples_per_step, patience, keep_best
-        self.model = model
-        self.t0 = time.perf_counter()
-        self.pending: dict = {}
-        self.last_train_loss = None
-        self.best_loss, self.best_state, self.worse = math.inf, None, 0
-        self.stopped_by_user = self.stopped_early = False
-
-    def _emit(self, event: dict):
-        self.record.history.append(event)
-        if self.on_event is not None:
-            self.on_event(event)
-
-    def _speed(self, state) -> dict:
-        elapsed = time.perf_counter() - self.t0
-        done = max(1, state.global_step)
-        rate = done * self.examples_per_step / max(elapsed, 1e-9)
-        eta = (state.max_steps - done) * elapsed / done
-        return {"tweets_per_second": round(rate, 2), "eta_seconds": round(max(0.0, eta), 1),
-                "elapsed_seconds": round(elapsed, 1), "max_steps": state.max_steps}
-
-    def on_train_begin(self, args, state, control, **kw):
-        self.t0 = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kw):
-        # The Trainer also evaluates at the last step; skip it when the previous evaluation was
-        # recent (the full eval split is scored after training anyway).
-        last_eval = max((h["step"] for h in self.record.history if h["event"] == "eval"), default=0)
-        if (control.should_evaluate and state.global_step == state.max_steps and args.eval_steps
-                and state.global_step % args.eval_steps and state.global_step - last_eval < args.eval_steps / 2):
-            control.should_evaluate = False
-        if self.stop is not None and self.stop.is_set():
-            self.stopped_by_user = True
-            control.should_training_stop = True
-        return control
-
-    def on_log(self, args, state, control, logs=None, **kw):
-        if logs and "loss" in logs:
-            self.last_train_loss = float(logs["loss"])
-            self._emit({"event": "train", "step": state.global_step, "epoch": round(state.epoch or 0, 3),
-                        "loss": round(float(logs["loss"]), 5), "learning_rate": float(logs.get("learning_rate", 0)),
-                        **self._speed(state)})
-
-    def on_evaluate(self, args, state, control, metrics=None, **kw):
-        metrics = metrics or {}
-        for key, value in metrics.items():
-            for split in ("eval", "train"):
-                prefix = f"eval_{split}_"
-                if key.startswith(prefix) and key[len(prefix):] in ("loss", "accuracy"):
-                    self.pending[f"{split}_{key[len(prefix):]}"] = float(value)
-        if "eval_loss" not in self.pending or (self.record.config.get("train_slice") and "train_loss" not in self.pending):
-            return control
-        event = {"event": "eval", "step": state.global_step, "epoch": round(state.epoch or 0, 3),
-                 **{k: round(v, 5) for k, v in self.pending.items()}, **self._speed(state)}
-        self.pending = {}
-        self._emit(event)
-        if event["eval_loss"] < self.best_loss:
-            self.best_loss, self.worse = event["eval_loss"], 0
-            if self.keep_best:
-                self.best_state = {n: p.detach().to("cpu", copy=True) for n, p in self.model.named_parameters()
-                                   if p.requires_grad}
-        else:
-            self.worse += 1
-            if self.patience and self.worse >= self.patience:
-                self.stopped_early = True
-                control.should_training_stop = True
-        return control
-
-    def restore_best(self) -> bool:
-        if self.best_state is None:
-            return False
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for n, value in self.best_state.items():
-                params[n].copy_(value.to(params[n].device))
-        return True
-
-
 def init_head_from_label_words(clf, resolved, tokenizer, label_names) -> None:
     """Start the classification head as the LM head's rows for each label's first token, so that
     at step 0 the classifier scores labels exactly as zero-shot prompting would."""
@@ -146,12 +62,6 @@ def init_head_from_label_words(clf, resolved, tokenizer, label_names) -> None:
         return  # an architecture with another head: keep its random init
     with torch.no_grad():
         head.weight.copy_(rows[ids].to(head.weight.dtype).to(head.weight.device))
-
-
-def _accuracy_metrics(eval_pred):
-    logits, labels = eval_pred
-    logits = logits[0] if isinstance(logits, tuple) else logits
-    return {"accuracy": float((np.argmax(logits, -1) == labels).mean())}
 
 
 def _lora_targets(model, config: FinetuneConfig) -> list[str]:
@@ -258,98 +168,144 @@ def predict_logits(model, dataset: TokenizedTweets, tokenizer, batch_size: int =
     return out
 
 
+@dataclass
+class Loaded:
+    """The load phase's output: the classifier (LoRA-wrapped or not), its tokenizer and the model used."""
+
+    clf: torch.nn.Module
+    tokenizer: object
+    resolved: ResolvedModel
+
+
+@dataclass
+class Datasets:
+    """Tokenized once per run: train, eval, and the fixed slices scored at each evaluation."""
+
+    train: TokenizedTweets
+    eval: TokenizedTweets
+    curves: dict
+
+
+def load_model(config: FinetuneConfig, data: TweetData, record: RunRecord) -> Loaded:
+    """Resolve the model, build a fresh classifier, start its head at the label words, wrap it in LoRA."""
+    resolved = resolve_lm(config.model)
+    if resolved.notice:
+        record.notices.append(resolved.notice)
+    record.resolved["resolved_model"] = resolved.name
+    # Master weights fp32; bf16 comes from autocast on CUDA.
+    clf, tokenizer = load_classifier(resolved, data.n_labels, data.label_names, dtype=torch.float32)
+    if config.head_init == "label_words":
+        init_head_from_label_words(clf, resolved, tokenizer, data.label_names)
+    if config.mode == "lora":
+        clf = apply_lora(clf, config)
+    record.trainable_params, record.total_params = count_parameters(clf)
+    return Loaded(clf, tokenizer, resolved)
+
+
+def build_datasets(config: FinetuneConfig, data: TweetData, tokenizer, record: RunRecord) -> Datasets:
+    t0 = time.perf_counter()
+    train_ds = TokenizedTweets(tokenizer, data.train.texts, data.train.labels, config.max_length, config.input_template)
+    eval_ds = TokenizedTweets(tokenizer, data.test.texts, data.test.labels, config.max_length, config.input_template)
+    n_curve = min(len(eval_ds), config.curve_size or len(eval_ds))
+    rng = np.random.RandomState(config.seed)
+    curves = {"eval": torch.utils.data.Subset(eval_ds, sorted(rng.choice(len(eval_ds), n_curve, replace=False)))}
+    if config.train_slice:
+        n = min(n_curve, len(train_ds))
+        curves["train"] = torch.utils.data.Subset(train_ds, sorted(rng.choice(len(train_ds), n, replace=False)))
+    record.timings["tokenize_seconds"] = round(time.perf_counter() - t0, 3)
+    return Datasets(train_ds, eval_ds, curves)
+
+
+def build_trainer(config: FinetuneConfig, model: Loaded, sets: Datasets, record: RunRecord, out_dir: Path,
+                  emit, stop, world: int) -> tuple[Trainer, LiveEvents]:
+    on_cuda = device_name() == "cuda"
+    args = _training_args(config, out_dir, len(sets.train), on_cuda)
+    live = LiveEvents(record, emit, stop, config.batch_size * config.grad_accum * world, config.patience,
+                      keep_best=config.patience > 0, model=model.clf)
+    pad_multiple = 16 if config.torch_compile else (8 if on_cuda else None)
+    trainer = Trainer(model=model.clf, args=args, train_dataset=sets.train, eval_dataset=sets.curves,
+                      data_collator=DataCollatorWithPadding(model.tokenizer, pad_to_multiple_of=pad_multiple),
+                      processing_class=model.tokenizer, compute_metrics=trainer_metrics, callbacks=[live])
+    trainer.remove_callback(PrinterCallback)  # events go through LiveEvents, not stdout
+    return trainer, live
+
+
+def train(trainer: Trainer, live: LiveEvents, config: FinetuneConfig, record: RunRecord, world: int) -> None:
+    """Train; the best weights are restored when early stopping kept them; steps and speed recorded."""
+    t0 = time.perf_counter()
+    try:
+        result = trainer.train()
+    except torch.OutOfMemoryError:
+        raise UserError(f"out of memory while training with batch size {config.batch_size} and max length "
+                        f"{config.max_length}. Try a smaller batch size or max length (or LoRA).") from None
+    train_seconds = time.perf_counter() - t0
+    steps = trainer.state.global_step
+    record.timings.update(train_seconds=round(train_seconds, 3), steps=steps)
+    record.timings["tweets_per_second"] = round(steps * live.examples_per_step / max(train_seconds, 1e-9), 2)
+    record.diagnostics["train_loss"] = round(float(result.training_loss), 5)
+    restored = live.restore_best() if (live.stopped_early or config.patience) else False
+    record.diagnostics["early_stopping"] = {"patience": config.patience, "stopped_early": live.stopped_early,
+                                            "best_eval_loss": None if math.isinf(live.best_loss) else live.best_loss,
+                                            "restored_best": restored}
+    if world > 1:
+        counts = [None] * world
+        torch.distributed.all_gather_object(counts, steps * config.batch_size * config.grad_accum)
+        record.diagnostics["distributed"] = {"world_size": world, "examples_per_rank": counts}
+
+
+def evaluate(config: FinetuneConfig, data: TweetData, model: Loaded, sets: Datasets, record: RunRecord) -> None:
+    """Score the whole eval split with the model as it stands."""
+    t0 = time.perf_counter()
+    model.clf.eval()
+    logits = predict_logits(model.clf, sets.eval, model.tokenizer, config.eval_batch_size)
+    seconds = time.perf_counter() - t0
+    probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
+    finish_predictions(record, data.test.labels, probs, data.label_names, seconds)
+    record.timings["eval_seconds"] = round(seconds, 3)
+
+
+def diagnose(config: FinetuneConfig, data: TweetData, model: Loaded, record: RunRecord, live: LiveEvents,
+             emit) -> None:
+    """The fit verdict from the curves, and the forgetting probe (skipped after a Stop)."""
+    record.diagnostics["fit"] = fit_verdict(record.history, data.majority_rate())
+    if live.stopped_by_user:
+        record.status = "stopped"
+        record.notices.append(f"Stopped by the user at step {record.timings['steps']}; the model as it stood was "
+                              "evaluated.")
+    if config.forgetting_tokens and not live.stopped_by_user:
+        t0 = time.perf_counter()
+        record.diagnostics["forgetting"] = _forgetting(config, model.resolved, model.clf, model.tokenizer, record, emit)
+        record.timings["forgetting_seconds"] = round(time.perf_counter() - t0, 3)
+
+
 def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threading.Event | None = None,
         store: RunStore | None = None) -> RunRecord:
-    """Fine-tune on data.train, evaluate on data.test; returns the finished RunRecord."""
+    """Fine-tune on data.train, evaluate on data.test; returns the finished RunRecord. Under torchrun
+    every rank trains; rank 0 alone evaluates, diagnoses and writes the record."""
     rank, world = _distributed()
     store = store if rank == 0 else None
     emit = on_event if rank == 0 else None
     record = new_record("finetune", config, data)
     with tracked(record, store, on_event=emit):
-        resolved = resolve_lm(config.model)
-        if resolved.notice:
-            record.notices.append(resolved.notice)
-        record.config["resolved_model"] = resolved.name
-        on_cuda = device_name() == "cuda"
-        dtype = torch.float32  # master weights fp32; bf16 comes from autocast on CUDA
-        clf, tokenizer = load_classifier(resolved, data.n_labels, data.label_names, dtype=dtype)
-        if config.head_init == "label_words":
-            init_head_from_label_words(clf, resolved, tokenizer, data.label_names)
-        if config.mode == "lora":
-            clf = apply_lora(clf, config)
-        record.trainable_params, record.total_params = count_parameters(clf)
+        model = load_model(config, data, record)
         if emit:
-            emit({"event": "start", "run_id": record.run_id, "model": resolved.name, "mode": config.mode,
+            emit({"event": "start", "run_id": record.run_id, "model": model.resolved.name, "mode": config.mode,
                   "trainable_params": record.trainable_params, "total_params": record.total_params,
                   "notices": list(record.notices)})
-
-        t0 = time.perf_counter()
-        train_ds = TokenizedTweets(tokenizer, data.train.texts, data.train.labels, config.max_length, config.input_template)
-        eval_ds = TokenizedTweets(tokenizer, data.test.texts, data.test.labels, config.max_length, config.input_template)
-        n_curve = min(len(eval_ds), config.curve_size or len(eval_ds))
-        rng = np.random.RandomState(config.seed)
-        eval_sets = {"eval": torch.utils.data.Subset(eval_ds, sorted(rng.choice(len(eval_ds), n_curve, replace=False)))}
-        if config.train_slice:
-            n = min(n_curve, len(train_ds))
-            eval_sets["train"] = torch.utils.data.Subset(train_ds, sorted(rng.choice(len(train_ds), n, replace=False)))
-        record.timings["tokenize_seconds"] = round(time.perf_counter() - t0, 3)
-
+        sets = build_datasets(config, data, model.tokenizer, record)
         out_dir = (store.run_dir(record.run_id) if store else Path(".")) / "trainer"
-        args = _training_args(config, out_dir, len(train_ds), on_cuda)
-        examples_per_step = config.batch_size * config.grad_accum * world
-        live = LiveEvents(record, emit, stop, examples_per_step, config.patience,
-                          keep_best=config.patience > 0, model=clf)
-        pad_multiple = 16 if config.torch_compile else (8 if on_cuda else None)
-        trainer = Trainer(model=clf, args=args, train_dataset=train_ds, eval_dataset=eval_sets,
-                          data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple),
-                          processing_class=tokenizer, compute_metrics=_accuracy_metrics, callbacks=[live])
-        trainer.remove_callback(PrinterCallback)  # events go through LiveEvents, not stdout
-        t0 = time.perf_counter()
-        try:
-            result = trainer.train()
-        except torch.OutOfMemoryError:
-            raise UserError(f"out of memory while training with batch size {config.batch_size} and max length "
-                            f"{config.max_length}. Try a smaller batch size or max length (or LoRA).") from None
-        train_seconds = time.perf_counter() - t0
-        steps = trainer.state.global_step
-        record.timings.update(train_seconds=round(train_seconds, 3), steps=steps)
-        record.timings["tweets_per_second"] = round(steps * examples_per_step / max(train_seconds, 1e-9), 2)
-        record.diagnostics["train_loss"] = round(float(result.training_loss), 5)
-        restored = live.restore_best() if (live.stopped_early or config.patience) else False
-        record.diagnostics["early_stopping"] = {"patience": config.patience, "stopped_early": live.stopped_early,
-                                                "best_eval_loss": None if math.isinf(live.best_loss) else live.best_loss,
-                                                "restored_best": restored}
-        if world > 1:
-            counts = [None] * world
-            torch.distributed.all_gather_object(counts, steps * config.batch_size * config.grad_accum)
-            record.diagnostics["distributed"] = {"world_size": world, "examples_per_rank": counts}
+        trainer, live = build_trainer(config, model, sets, record, out_dir, emit, stop, world)
+        train(trainer, live, config, record, world)
         if rank != 0:
             return record
-
-        t0 = time.perf_counter()
-        clf.eval()
-        logits = predict_logits(clf, eval_ds, tokenizer, config.eval_batch_size)
-        eval_seconds = time.perf_counter() - t0
-        probs = torch.softmax(torch.from_numpy(logits), -1).numpy()
-        y_pred = probs.argmax(-1)
-        record.metrics = classification_metrics(data.test.labels, y_pred, data.label_names)
-        record.predictions = {"y_true": list(data.test.labels), "y_pred": y_pred.tolist(),
-                              "probs": np.round(probs, 4).tolist()}
-        record.timings.update(eval_seconds=round(eval_seconds, 3),
-                              inference_tweets_per_second=round(len(eval_ds) / max(eval_seconds, 1e-9), 2))
-        record.diagnostics["fit"] = fit_verdict(record.history, data.majority_rate())
-        if live.stopped_by_user:
-            record.status = "stopped"
-            record.notices.append(f"Stopped by the user at step {steps}; the model as it stood was evaluated.")
-        if config.forgetting_tokens and not live.stopped_by_user:
-            t0 = time.perf_counter()
-            record.diagnostics["forgetting"] = _forgetting(config, resolved, clf, tokenizer, record, emit)
-            record.timings["forgetting_seconds"] = round(time.perf_counter() - t0, 3)
+        evaluate(config, data, model, sets, record)
+        diagnose(config, data, model, record, live, emit)
         if config.save_model and store is not None:
             from .saved import save_classifier
 
-            record.artifacts["model_dir"] = str(save_classifier(clf, tokenizer, store.run_dir(record.run_id) / "model",
-                                                                config.mode, config.input_template, config.max_length))
+            folder = store.run_dir(record.run_id) / "model"
+            record.artifacts["model_dir"] = str(save_classifier(model.clf, model.tokenizer, folder, config.mode,
+                                                                config.input_template, config.max_length))
         if emit:
             emit({"event": "done", "accuracy": record.metrics["accuracy"], "macro_f1": record.metrics["macro_f1"]})
     return record

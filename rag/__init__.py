@@ -1,5 +1,8 @@
-"""Retrieval: sentence embeddings, FAISS indexes, kNN vote, retrieved demonstrations, linear probe."""
-from .run import RagConfig, explain, near_duplicates, run
+"""Retrieval: sentence embeddings, FAISS indexes, kNN vote, retrieved demonstrations, linear probe.
+
+Importing the package is cheap (the config only); the entry point is `rag.run.run`."""
+
+from .config import RagConfig
 
 Config = RagConfig
-__all__ = ["RagConfig", "Config", "run", "explain", "near_duplicates"]
+__all__ = ["RagConfig", "Config"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from comparisons.metrics import classification_metrics
-
 from .index import build_index, search
 
 K_CANDIDATES = (1, 3, 5, 7, 11, 15, 21, 31, 45, 63, 91, 127, 181)
@@ -49,7 +47,3 @@ def fit_linear(train_vectors: np.ndarray, train_labels: np.ndarray, *, seed: int
     clf = LogisticRegression(C=C, max_iter=2000, random_state=seed)
     clf.fit(train_vectors, train_labels)
     return clf
-
-
-def metrics_of(probs: np.ndarray, y_true, label_names) -> dict:
-    return classification_metrics(y_true, probs.argmax(1), label_names)

@@ -5,15 +5,15 @@ A second run over the same texts with the same embedder reads the cache and embe
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from comparisons.models import cache_root, folder_fingerprint, load_embedder, resolve_embedder
+from comparisons.models import folder_fingerprint, load_embedder, resolve_embedder
+from comparisons.settings import settings
 
 # Named embedders that are not sentence-transformers models (tests register a deterministic one).
 _REGISTRY: dict[str, Callable[[], object]] = {}
@@ -42,7 +42,7 @@ class Embedder:
         else:
             resolved = resolve_embedder(requested)
             self.name, self.notice, self._resolved, self._model = resolved.name, resolved.notice, resolved, None
-        self.cache_dir = Path(cache_dir or os.environ.get("TPR_EMBED_CACHE") or cache_root() / "embeddings")
+        self.cache_dir = Path(cache_dir or settings().embed_cache)
         self.calls = 0  # texts actually embedded (not served from the cache)
         self.last_seconds = 0.0
         self.last_cache_hit = False

@@ -9,7 +9,7 @@ import numpy as np
 
 from comparisons.config import one_of
 
-KINDS = ("flat", "hnsw", "ivf")
+from .config import INDEX_KINDS as KINDS
 
 
 def build_index(vectors: np.ndarray, kind: str = "flat", *, seed: int = 42):

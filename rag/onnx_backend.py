@@ -22,9 +22,10 @@ import numpy as np
 from comparisons.errors import UserError
 from comparisons.models import cache_root, folder_fingerprint
 
-VARIANTS = ("onnx", "onnx-int8")
+from .config import ONNX_VARIANTS as VARIANTS
+
 _LOCK = threading.Lock()
-_SESSIONS: dict[tuple, "OnnxEncoder"] = {}
+_SESSIONS: dict[tuple, OnnxEncoder] = {}
 
 
 def _pooling(st) -> str:
@@ -65,10 +66,20 @@ def _export(st, target: Path, quantize: bool) -> None:
     fp32 = tmp.with_suffix(".fp32.onnx") if quantize else tmp
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(Pooled().eval(), (sample["input_ids"], sample["attention_mask"]), str(fp32),
-                          input_names=["input_ids", "attention_mask"], output_names=["embedding"],
-                          dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                                        "embedding": {0: "batch"}}, opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Pooled().eval(),
+            (sample["input_ids"], sample["attention_mask"]),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "tokens"},
+                "attention_mask": {0: "batch", 1: "tokens"},
+                "embedding": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -95,10 +106,22 @@ class OnnxEncoder:
         texts = list(texts)
         out = []
         for start in range(0, len(texts), batch_size):
-            enc = self.tokenizer(texts[start: start + batch_size], padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="np")
-            out.append(self.session.run(None, {"input_ids": enc["input_ids"].astype(np.int64),
-                                               "attention_mask": enc["attention_mask"].astype(np.int64)})[0])
+            enc = self.tokenizer(
+                texts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="np",
+            )
+            out.append(
+                self.session.run(
+                    None,
+                    {
+                        "input_ids": enc["input_ids"].astype(np.int64),
+                        "attention_mask": enc["attention_mask"].astype(np.int64),
+                    },
+                )[0]
+            )
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 1), np.float32)
 
 
@@ -109,8 +132,9 @@ def load_onnx_encoder(resolved, variant: str) -> OnnxEncoder:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise UserError("the onnx backends need the onnxruntime package (pip install onnxruntime), "
-                        "or use the torch backend.") from None
+        raise UserError(
+            "the onnx backends need the onnxruntime package (pip install onnxruntime), or use the torch backend."
+        ) from None
     from comparisons.models import load_embedder
 
     key = (resolved.path, variant)

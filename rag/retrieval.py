@@ -22,7 +22,7 @@ class Retriever:
         self.index = None
         self.timings: dict = {}
 
-    def fit(self, texts, labels, *, on_progress=None, stop=None) -> "Retriever":
+    def fit(self, texts, labels, *, on_progress=None, stop=None) -> Retriever:
         self.texts, self.labels = list(texts), np.asarray(labels, dtype=int)
         self._norm = {}
         for i, t in enumerate(self.texts):

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 $PY -m pip install -q -r requirements.txt
 $PY -m pip install -q --no-deps -r requirements-offline.txt
+$PY -m pip install -q --no-deps --no-build-isolation -e .  # the project's packages, importable from anywhere
 if [[ "${1:-}" == "--test" ]]; then
   $PY -m pip install -q -r requirements-dev.txt
   if ! command -v chromium >/dev/null 2>&1; then

@@ -107,10 +107,10 @@ def test_full_journey(page, app_url):
     # Fine-tune: a small LoRA run on the bundled model
     tab(page, "Fine-tune")
     fill(page, "ft-epochs", 1)
-    fill(page, "ft-batch", 8)
-    page.get_by_text("More settings").click()
-    fill(page, "ft-forget", 256)
-    fill(page, "ft-evals", 2)
+    fill(page, "ft-batch-size", 8)
+    page.locator("#ft-more").get_by_text("More settings").click()
+    fill(page, "ft-forgetting-tokens", 256)
+    fill(page, "ft-n-evals", 2)
     page.locator("#ft-start").click()
     result = wait_text(page, "#ft-result", "accuracy", 600)
     assert "status **completed**" in result or "completed" in result
@@ -131,9 +131,10 @@ def test_full_journey(page, app_url):
     page.locator("#fs-best").click()  # the preset fills the settings and says what it measured
     wait_text(page, "#fs-status", "Most accurate measured setting", 30)
     assert page.locator("#fs-shots input").first.input_value() == "12"
-    assert page.get_by_label("both", exact=True).is_checked() and page.get_by_label("retrieved", exact=True).is_checked()
+    assert page.locator("#fs-calibration").get_by_label("both", exact=True).is_checked()
+    assert page.locator("#fs-selection").get_by_label("retrieved", exact=True).is_checked()
     fill(page, "fs-shots", 2)
-    page.get_by_label("balanced").check()
+    page.locator("#fs-selection").get_by_label("balanced").check()
     page.locator("#fs-start").click()
     result = wait_text(page, "#fs-result", "accuracy", 600)
     assert "macro-F1" in result

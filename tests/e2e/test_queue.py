@@ -4,18 +4,19 @@ import time
 
 import pytest
 
-from bench.load_test import DATA, FEWSHOT, FINETUNE
+from bench.load_test import FEWSHOT, FINETUNE, client_with_data
 from bench.serve import serve_app
 
 pytestmark = pytest.mark.e2e
 
 
 def test_heavy_jobs_queue_in_order_behind_training(tmp_path):
-    Client = pytest.importorskip("gradio_client").Client
+    pytest.importorskip("gradio_client")
     with serve_app(tmp_path) as url:
-        training = Client(url, verbose=False).submit(*FINETUNE, *DATA, api_name="/finetune")
+        training = client_with_data(url).submit(**FINETUNE, api_name="/run_finetune")
         time.sleep(3)
-        jobs = [Client(url, verbose=False).submit(*FEWSHOT, *DATA, api_name="/fewshot") for _ in range(3)]
+        clients = [client_with_data(url) for _ in range(3)]
+        jobs = [c.submit(**FEWSHOT, api_name="/run_fewshot") for c in clients]
         seen = None
         for _ in range(30):
             time.sleep(1)

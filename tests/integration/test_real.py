@@ -50,7 +50,8 @@ def test_explicit_hub_model_offline_is_an_error_not_a_swap():
 
 def test_short_lora_run_beats_majority_rate(real_tweets, tmp_path):
     from comparisons.runs import RunStore
-    from finetune import FinetuneConfig, run
+    from finetune import FinetuneConfig
+    from finetune.train import run
 
     data = subset(load_data(str(real_tweets)), 160, 200, seed=42)
     record = run(FinetuneConfig(mode="lora", epochs=1, batch_size=16, forgetting_tokens=512, n_evals=1, curve_size=32),
@@ -62,17 +63,22 @@ def test_short_lora_run_beats_majority_rate(real_tweets, tmp_path):
 
 
 def test_retrieved_calibrated_fewshot_beats_zero_shot(real_tweets):
-    from fewshot import FewshotConfig, run
+    from fewshot import FewshotConfig
+    from fewshot.run import run
 
     # 5,000 train tweets to retrieve from (embedding all 27k takes minutes on 2 cores), the same 300 test tweets.
     data = subset(load_data(str(real_tweets)), 5000, 300, seed=42)
     zero = run(FewshotConfig(shots=0, calibrate=False, template="plain"), data)
     best = run(FewshotConfig(shots=4, selection="retrieved", calibrate=True, template="plain"), data)
-    assert best.metrics["accuracy"] > zero.metrics["accuracy"] + 0.05, (zero.metrics["accuracy"], best.metrics["accuracy"])
+    assert best.metrics["accuracy"] > zero.metrics["accuracy"] + 0.05, (
+        zero.metrics["accuracy"],
+        best.metrics["accuracy"],
+    )
 
 
 def test_knn_beats_majority_by_a_wide_margin_and_hnsw_recall(real_tweets):
-    from rag import RagConfig, run
+    from rag import RagConfig
+    from rag.run import run
 
     data = subset(load_data(str(real_tweets)), 5000, 500, seed=42)
     record = run(RagConfig(mode="knn", index="hnsw"), data)

@@ -138,7 +138,8 @@ def test_awkward_but_valid_files_load(tmp_path, capsys, content):
 
 def test_long_text_is_truncated_not_fatal_in_prompts_and_training(tiny_gpt2):
     from comparisons.data import Split, TweetData
-    from fewshot import FewshotConfig, run as fewshot_run
+    from fewshot import FewshotConfig
+    from fewshot.run import run as fewshot_run
 
     long = "word " * 20_000
     data = TweetData(Split(("good day", "bad day", "love it", "hate it"), (1, 0, 1, 0)),

@@ -2,8 +2,16 @@
 import pandas as pd
 import pytest
 
-from comparisons.data import (SAMPLE_PATH, drop_leaked, leakage_report, load_data, parse_size, read_table, subset,
-                              summary)
+from comparisons.data import (
+    SAMPLE_PATH,
+    drop_leaked,
+    leakage_report,
+    load_data,
+    parse_size,
+    read_table,
+    subset,
+    summary,
+)
 from comparisons.errors import UserError
 
 ROWS = [("i love it", "positive"), ("i hate it", "negative"), ("it is a table", "neutral")] * 10

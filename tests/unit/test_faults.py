@@ -33,10 +33,11 @@ def store(tmp_path, monkeypatch):
 
 
 def _drain(gen):
+    """(events, record, error) of a streamed run's last update."""
     last = None
     for last in gen:
         pass
-    return last
+    return last.events, last.record, last.error
 
 
 def test_exception_inside_a_method_is_a_failed_record(store, monkeypatch):
@@ -115,20 +116,24 @@ def test_sigkill_mid_run_then_restart_shows_interrupted(tmp_path, tiny_gpt2):
 
 def test_app_handlers_show_errors_and_keep_serving(tmp_path, monkeypatch):
     monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path / "runs"))
-    import app
+    from ui.data_tab import load_overview
+
+    def fields(source, upload, train_size, eval_size):
+        return dict(source=source, upload=upload, text_column="", label_column="", train_size=train_size,
+                    eval_size=eval_size, seed=42, drop_leaked=False)
 
     bad = tmp_path / "bad.csv"
     bad.write_text("body,y\nhello,1\nbye,0\n")
-    out = app.on_load_data(svc.SOURCE_UPLOAD, str(bad), "", "", "10", "5", 42, False)
-    assert out[0].startswith("**Error:**") and "no text column" in out[0]
-    assert all(isinstance(o, type(__import__("gradio").skip())) for o in out[2:])  # plots keep what they showed
-    out = app.on_load_data(svc.SOURCE_UPLOAD, None, "", "", "10", "5", 42, False)
-    assert "choose a file to upload first" in out[0]
-    out = app.on_load_data(svc.SOURCE_SAMPLE, None, "", "", "10000", "5", 42, False)
-    assert "larger than the train split" in out[0]
-    out = app.on_load_data(svc.SOURCE_SAMPLE, None, "", "", "60", "20", 42, False)
-    assert out[0].count("Error") == 0 and "60 rows" in out[1]
-    assert isinstance(out[2], pd.DataFrame) and set(out[2]["split"]) == {"train", "test"}
+    out = load_overview(**fields(svc.SOURCE_UPLOAD, str(bad), "10", "5"))
+    assert out["notice"].startswith("**Error:**") and "no text column" in out["notice"]
+    assert set(out) == {"notice", "overview"}  # plots keep what they showed
+    out = load_overview(**fields(svc.SOURCE_UPLOAD, None, "10", "5"))
+    assert "choose a file to upload first" in out["notice"]
+    out = load_overview(**fields(svc.SOURCE_SAMPLE, None, "10000", "5"))
+    assert "larger than the train split" in out["notice"]
+    out = load_overview(**fields(svc.SOURCE_SAMPLE, None, "60", "20"))
+    assert out["notice"].count("Error") == 0 and "60 rows" in out["overview"]
+    assert isinstance(out["distribution"], pd.DataFrame) and set(out["distribution"]["split"]) == {"train", "test"}
 
 
 def test_ui_reads_no_server_paths():

@@ -4,7 +4,8 @@ import torch
 
 from comparisons.data import Split, TweetData, load_data, subset
 from comparisons.errors import UserError
-from fewshot import FewshotClassifier, FewshotConfig, run
+from fewshot import FewshotConfig
+from fewshot.run import FewshotClassifier, run
 from fewshot.scoring import batch_prior, calibrate, every_calibration, hoist_common, label_logprobs
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
@@ -201,7 +202,8 @@ def test_retrieved_order_puts_most_similar_last(tiny_gpt2):
     clf = clf_for(tiny_gpt2, selection="retrieved", shots=4)
     text = "i love this sunny day"
     ids = clf.demonstrations([text])[0]
-    sims = clf.retriever.embed([clf.train_texts[i] for i in ids], use_cache=False) @ clf.retriever.embed([text], use_cache=False)[0]
+    demo_vectors = clf.retriever.embed([clf.train_texts[i] for i in ids], use_cache=False)
+    sims = demo_vectors @ clf.retriever.embed([text], use_cache=False)[0]
     assert list(np.argsort(sims)) == [0, 1, 2, 3]
 
 
@@ -220,8 +222,15 @@ def test_over_long_prompts_drop_demonstrations_from_the_front(tiny_gpt2):
 def test_run_records_both_accuracies_and_prompt_stats(tiny_gpt2, tmp_path):
     from comparisons.runs import RunStore
 
-    cfg = FewshotConfig(model=tiny_gpt2, shots=3, selection="balanced", template="plain", calibrate=True,
-                        calibration="contextual", seed=0)
+    cfg = FewshotConfig(
+        model=tiny_gpt2,
+        shots=3,
+        selection="balanced",
+        template="plain",
+        calibrate=True,
+        calibration="contextual",
+        seed=0,
+    )
     record = run(cfg, small_data(), store=RunStore(tmp_path))
     d = record.diagnostics
     assert record.status == "completed" and record.metrics["n"] == 12
@@ -241,7 +250,9 @@ def test_shots_beyond_train_and_wrong_label_words_are_user_errors(tiny_gpt2):
 def test_batched_distinct_prefixes_equal_plain_path(tiny_llama, words):
     # Retrieved demonstrations with calibration: every item has its own cached prefix, several
     # prefixes of different lengths share one left-padded forward pass.
-    clf = clf_for(tiny_llama, label_words=words, shots=3, selection="retrieved", calibrate=True, calibration="contextual")
+    clf = clf_for(
+        tiny_llama, label_words=words, shots=3, selection="retrieved", calibrate=True, calibration="contextual"
+    )
     texts = small_data().test.texts
     prompts = clf.prompts(texts, clf.demonstrations(texts))
     pairs = [(p.prefix, p.suffix) for p in prompts]
@@ -257,9 +268,28 @@ def test_sweep_cli_gives_one_record_per_k(tiny_gpt2, tmp_path, capsys):
 
     from comparisons.cli import main
 
-    code = main(["run", "--method", "fewshot", "--model", tiny_gpt2, "--selection", "balanced", "--template", "plain",
-                 "--label-words", "bad,ok,good", "--sweep", "0,1,2", "--eval-size", "20", "--runs-dir", str(tmp_path),
-                 "--json"])
+    code = main(
+        [
+            "run",
+            "--method",
+            "fewshot",
+            "--model",
+            tiny_gpt2,
+            "--selection",
+            "balanced",
+            "--template",
+            "plain",
+            "--label-words",
+            "bad,ok,good",
+            "--sweep",
+            "0,1,2",
+            "--eval-size",
+            "20",
+            "--runs-dir",
+            str(tmp_path),
+            "--json",
+        ]
+    )
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     labels = [r["label"] for r in out["sweep"]]

@@ -6,9 +6,10 @@ import torch
 
 from comparisons.data import Split, TweetData
 from comparisons.runs import RunStore
-from finetune import FinetuneConfig, run
+from finetune import FinetuneConfig
 from finetune.diagnostics import BUNDLED_PASSAGES, fit_verdict
 from finetune.saved import predict_texts
+from finetune.train import run
 
 POS = ["good day", "love love", "so happy", "great day", "happy love", "good great"]
 NEG = ["bad day", "hate hate", "so sad", "awful day", "sad hate", "bad awful"]
@@ -41,7 +42,11 @@ def test_training_lowers_loss_and_learns(arch, mode, request, tmp_path):
     assert record.status == "completed"
     assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
     assert record.metrics["accuracy"] >= 0.9
-    assert record.trainable_params < record.total_params if mode == "lora" else record.trainable_params == record.total_params
+    assert (
+        record.trainable_params < record.total_params
+        if mode == "lora"
+        else record.trainable_params == record.total_params
+    )
 
 
 def test_lora_trains_only_adapters_and_head(tiny_gpt2):
@@ -98,11 +103,15 @@ def test_early_stopping_fires_on_planted_overfit(tiny_gpt2):
 
 
 def test_fit_verdict_rules():
-    hist = [{"step": s, "eval_loss": el, "train_loss": tl, "eval_accuracy": 0.6, "train_accuracy": ta}
-            for s, el, tl, ta in [(1, 1.0, 1.0, 0.5), (2, 0.8, 0.7, 0.7), (3, 0.9, 0.5, 0.8), (4, 1.0, 0.3, 0.9)]]
+    hist = [
+        {"step": s, "eval_loss": el, "train_loss": tl, "eval_accuracy": 0.6, "train_accuracy": ta}
+        for s, el, tl, ta in [(1, 1.0, 1.0, 0.5), (2, 0.8, 0.7, 0.7), (3, 0.9, 0.5, 0.8), (4, 1.0, 0.3, 0.9)]
+    ]
     v = fit_verdict(hist, majority_rate=0.4)
     assert v["verdict"] == "overfitting" and v["best_step"] == 2
-    flat = [{"step": s, "eval_loss": 1.1, "train_loss": 1.1, "eval_accuracy": 0.41, "train_accuracy": 0.42} for s in (1, 2)]
+    flat = [
+        {"step": s, "eval_loss": 1.1, "train_loss": 1.1, "eval_accuracy": 0.41, "train_accuracy": 0.42} for s in (1, 2)
+    ]
     assert fit_verdict(flat, majority_rate=0.4)["verdict"] == "underfitting"
 
 
@@ -152,8 +161,14 @@ def test_save_and_reload_give_equal_predictions(tiny_gpt2, tmp_path, mode):
 def test_settings_out_of_range_are_user_errors():
     from comparisons.errors import UserError
 
-    for bad in (dict(learning_rate=0), dict(learning_rate=-1e-3), dict(epochs=0), dict(batch_size=0),
-                dict(mode="half"), dict(lora_r=0)):
+    for bad in (
+        dict(learning_rate=0),
+        dict(learning_rate=-1e-3),
+        dict(epochs=0),
+        dict(batch_size=0),
+        dict(mode="half"),
+        dict(lora_r=0),
+    ):
         with pytest.raises(UserError):
             FinetuneConfig(**bad)
 
@@ -170,5 +185,8 @@ def test_label_word_head_starts_as_zero_shot_scores(tiny_gpt2):
     with torch.no_grad():
         lm_logits = lm(ids).logits[0, -1]
         clf_logits = clf(ids).logits[0]
-    label_ids = [tok(" bad", add_special_tokens=False)["input_ids"][0], tok(" good", add_special_tokens=False)["input_ids"][0]]
+    label_ids = [
+        tok(" bad", add_special_tokens=False)["input_ids"][0],
+        tok(" good", add_special_tokens=False)["input_ids"][0],
+    ]
     assert torch.allclose(clf_logits, lm_logits[label_ids], atol=1e-4)

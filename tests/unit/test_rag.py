@@ -2,11 +2,12 @@ import numpy as np
 import pytest
 
 from comparisons.data import Split, TweetData, load_data, subset
-from rag import RagConfig, near_duplicates, run
+from rag import RagConfig
 from rag.classify import choose_k, knn_probs
 from rag.embed import Embedder, register_embedder
 from rag.index import build_index, recall_at_k
 from rag.retrieval import Retriever
+from rag.run import near_duplicates, run
 from tests.stand_in import HashEmbedder
 
 register_embedder("test-hash", HashEmbedder)
@@ -100,11 +101,12 @@ def test_k_larger_than_train_is_a_user_error():
 
 
 def test_prompt_mode_is_the_fewshot_scorer_on_retrieved_neighbours(tiny_gpt2):
-    from fewshot import FewshotClassifier, FewshotConfig
+    from fewshot import FewshotConfig
+    from fewshot.run import FewshotClassifier
 
     data = subset(load_data("sample", seed=0), 80, 20, seed=0)
     record = run(RagConfig(mode="prompt", model=tiny_gpt2, embedder="test-hash", k=3), data)
-    assert record.status == "completed" and record.config["k_used"] == 3
+    assert record.status == "completed" and record.resolved["k_used"] == 3
     assert 0 <= record.diagnostics["accuracy_uncalibrated"] <= 1
     same = FewshotClassifier(FewshotConfig(model=tiny_gpt2, shots=3, selection="retrieved", embedder="test-hash",
                                            template=record.config.get("template", "auto")), data)

@@ -3,7 +3,7 @@ import ast
 
 from tests.conftest import ROOT
 
-SOURCES = [p for d in ("comparisons", "finetune", "fewshot", "rag", "bench") for p in (ROOT / d).rglob("*.py")]
+SOURCES = [p for d in ("comparisons", "finetune", "fewshot", "rag", "bench", "ui") for p in (ROOT / d).rglob("*.py")]
 SOURCES.append(ROOT / "app.py")
 
 
@@ -41,5 +41,6 @@ def test_weights_are_safetensors_only():
 
 def test_app_does_not_widen_allowed_paths_and_caps_uploads():
     source = (ROOT / "app.py").read_text()
+    assert all("allowed_paths" not in p.read_text() for p in (ROOT / "ui").glob("*.py"))
     assert "allowed_paths" not in source
     assert "max_file_size" in source

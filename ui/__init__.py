@@ -1,0 +1,32 @@
+"""The face: Gradio Blocks only, one module per tab (as LLaMA-Factory's web UI), and the public API.
+Logic lives in comparisons.service and the method packages; nothing here imports torch, transformers,
+faiss, peft or sentence-transformers."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from comparisons import service as svc
+
+from . import api, compare_tab, data_tab, fewshot_tab, finetune_tab, guide_tab, rag_tab, try_tab
+from .common import PRIVATE
+
+
+def build_demo() -> gr.Blocks:
+    svc.runs_store().mark_interrupted()
+    with gr.Blocks(title="Tune · Prompt · Retrieve") as demo:
+        gr.Markdown("# Tune · Prompt · Retrieve\nShould you **fine-tune**, **prompt with examples**, or **retrieve**? "
+                    "Run all three on the same tweets and compare. Start in **Data**, then any method tab, then "
+                    "**Compare**.")
+        with gr.Tabs():
+            data_fields = data_tab.build()
+            widgets = {"finetune": finetune_tab.build(data_fields), "fewshot": fewshot_tab.build(data_fields),
+                       "rag": rag_tab.build(data_fields)}
+            view, compare_outputs = compare_tab.build(data_fields)
+            try_tab.build(data_fields)
+            guide_tab.build()
+        api.register()
+        demo.load(view, None, compare_outputs, **PRIVATE)
+    demo.queue(max_size=64, default_concurrency_limit=4)
+    demo.tpr_widgets = {"data": data_fields, **widgets}  # {tab: {field name: component}}, for tests
+    return demo

@@ -1,0 +1,125 @@
+"""The app's public API, as a `gradio_client` user sees it: deliberately named endpoints with keyword
+parameters and defaults, using the caller's current data selection (set by /load_data; the app's
+defaults until then). The UI's own events are private; these are the only documented endpoints.
+
+    from gradio_client import Client
+    client = Client("http://127.0.0.1:7860/")
+    client.predict(source="sample", api_name="/load_data")
+    client.predict(mode="knn", api_name="/run_rag")
+    client.predict("so happy today", api_name="/classify")
+"""
+
+
+import dataclasses
+import inspect
+
+import gradio as gr
+import pandas as pd
+
+from comparisons import report
+from comparisons import service as svc
+from comparisons.api import config_class
+from comparisons.config import kind_of, optional
+
+from .common import HEAVY, LIGHT, app_defaults, session_key, user_errors
+
+_TYPES = {"bool": bool, "int": int, "float": float, "str": str}
+API_SOURCES = {"hub": svc.SOURCE_HUB, "sample": svc.SOURCE_SAMPLE}
+
+
+def _data(request) -> tuple:
+    selection = svc.current_selection(session_key(request))
+    return svc.load_selection(selection), selection
+
+
+def method_endpoint(method: str, presets: dict | None = None):
+    """A function whose keyword parameters are the method config's app fields (same defaults as the UI),
+    for gr.api: runs the method on the caller's selection and returns the CLI's JSON summary."""
+    cls = config_class(method)
+    defaults = app_defaults(cls, presets)
+    fields = [f for f in dataclasses.fields(cls) if f.metadata.get("place") in ("main", "more")]
+    params, hints = [], {}
+    for f in fields:
+        hint = _TYPES[kind_of(f)] | None if optional(f) else _TYPES[kind_of(f)]
+        params.append(inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[f.name],
+                                        annotation=hint))
+        hints[f.name] = hint
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation=gr.Request))
+    signature = inspect.Signature(params, return_annotation=dict)
+
+    def endpoint(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        request = values.pop("request")
+        data, selection = _data(request)
+        values["seed"] = selection.seed
+        last = None
+        for last in svc.stream_run(method, values, data, svc.session(session_key(request)).stop):
+            pass
+        return svc.record_summary(last.record, last.error)
+
+    endpoint.__signature__ = signature
+    endpoint.__annotations__ = {**hints, "request": gr.Request, "return": dict}
+    endpoint.__name__ = endpoint.__qualname__ = f"run_{method}"
+    endpoint.__doc__ = f"Run {method} on your current data selection; returns the run's summary (as the CLI's --json)."
+    return user_errors(endpoint)
+
+
+def load_data(source: str = "hub", text_column: str = "", label_column: str = "", train_size: str = "",
+              eval_size: str = "", seed: int = 42, drop_leaked: bool = False, request: gr.Request = None) -> dict:
+    """Choose the data selection your later calls use: source 'hub' (the bundled sample when offline) or
+    'sample'; sizes a number or 'all'. Returns the overview and summary."""
+    if source not in API_SOURCES:
+        raise svc.UserError(f"source must be one of {', '.join(API_SOURCES)} (uploads go through the app's Data "
+                            "tab), got {source!r}.")
+    selection = svc.selection_from_ui(API_SOURCES[source], None, text_column, label_column, train_size, eval_size,
+                                      seed, drop_leaked)
+    data = svc.load_selection(selection)
+    svc.session(session_key(request)).selection = selection
+    o = report.data_overview(data)
+    return {"markdown": o["markdown"], "notices": o["notices"], "fingerprint": data.fingerprint,
+            "summary": o["summary"], "leakage": o["leakage_report"]}
+
+
+def classify(text: str, request: gr.Request = None) -> dict:
+    """Every method with a finished run on your selection's eval split labels one text."""
+    data, _ = _data(request)
+    out = svc.try_it(text, data, svc.runs_store())
+    table = out["table"] if isinstance(out["table"], pd.DataFrame) else pd.DataFrame(out["table"])
+    return {"answers": table.to_dict("records"), "neighbours": out["neighbours"], "prompt": out["prompt"]}
+
+
+def run_all(request: gr.Request = None) -> dict:
+    """Run all (LoRA, full, few-shot balanced and retrieved, RAG) on your selection, one after another."""
+    data, selection = _data(request)
+    records = []
+    for u in svc.stream_run_all(data, svc.session(session_key(request)).stop, seed=selection.seed):
+        records = u.records
+    return {"runs": [svc.record_summary(r) for r in records]}
+
+
+def compare(fingerprint: str = "") -> dict:
+    """Finished runs on one eval split (the newest run's unless named), as the CLI's compare --json."""
+    return svc.compare_json(svc.runs_store(), fingerprint or None)
+
+
+def stop(request: gr.Request = None) -> str:
+    """Stop your running job (within one step or batch); it is recorded as stopped."""
+    return svc.request_stop(session_key(request))
+
+
+def register() -> None:
+    """Add the public endpoints to the Blocks being built."""
+    from fewshot.config import PRESETS as FEWSHOT
+    from finetune.config import PRESETS as FINETUNE
+
+    gr.api(user_errors(load_data), api_name="load_data", **LIGHT)
+    gr.api(user_errors(classify), api_name="classify", **LIGHT)
+    gr.api(method_endpoint("finetune", FINETUNE), api_name="run_finetune", **HEAVY)
+    gr.api(method_endpoint("fewshot", FEWSHOT), api_name="run_fewshot", **HEAVY)
+    gr.api(method_endpoint("rag"), api_name="run_rag", **HEAVY)
+    gr.api(user_errors(run_all), api_name="run_all", **HEAVY)
+    gr.api(user_errors(compare), api_name="compare", **LIGHT)
+    gr.api(stop, api_name="stop", queue=False)

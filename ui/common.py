@@ -1,0 +1,119 @@
+"""What every tab shares: widgets built from a config's fields, the data selection read by name, the
+UserError -> gr.Error turn, the ZeroGPU decorator and the heavy queue."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+
+import gradio as gr
+import pandas as pd
+
+from comparisons import service as svc
+from comparisons.config import kind_of, label_of
+from comparisons.errors import UserError
+
+HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for training and scoring
+LIGHT = dict(concurrency_id="light", concurrency_limit=4)
+PRIVATE = dict(api_visibility="private")  # the UI's own events; the public API is ui/api.py
+# The Data tab's fields, passed by name to every handler that needs the selection.
+DATA_KEYS = ("source", "upload", "text_column", "label_column", "train_size", "eval_size", "seed", "drop_leaked")
+
+try:  # ZeroGPU Spaces: heavy handlers get a GPU for their duration; locally a no-op
+    import spaces  # type: ignore
+
+    def on_gpu(fn):
+        return spaces.GPU(duration=600)(fn)
+except ImportError:
+    def on_gpu(fn):
+        return fn
+
+
+def session_key(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "default"
+
+
+def app_defaults(config_cls, presets: dict | None = None) -> dict:
+    """The values the app starts from: the config's defaults, with the config module's "app" preset
+    (a named deviation with its reason) over them."""
+    values = config_cls.defaults()
+    if presets and "app" in presets:
+        values.update(presets["app"].values)
+    return values
+
+
+def config_widgets(config_cls, prefix: str, defaults: dict) -> dict[str, gr.components.Component]:
+    """{field name: component} for every field the app shows, in two rows: the fields placed "main",
+    then "More settings". Labels, help, choices and defaults come from the field; element ids are
+    `<prefix>-<field-name>`."""
+    fields = [f for f in dataclasses.fields(config_cls) if f.metadata.get("place") in ("main", "more")]
+    widgets = {}
+    with gr.Row():
+        for f in fields:
+            if f.metadata["place"] == "main":
+                widgets[f.name] = widget_for(f, prefix, defaults[f.name])
+    more = [f for f in fields if f.metadata["place"] == "more"]
+    with gr.Accordion("More settings", open=False, elem_id=f"{prefix}-more"):
+        for i in range(0, len(more), 4):
+            with gr.Row():
+                for f in more[i: i + 4]:
+                    widgets[f.name] = widget_for(f, prefix, defaults[f.name])
+    return widgets
+
+
+def widget_for(f: dataclasses.Field, prefix: str, value):
+    m, kind = f.metadata, kind_of(f)
+    common = dict(label=label_of(f), info=m["help"], elem_id=f"{prefix}-{f.name.replace('_', '-')}")
+    if m["choices"]:
+        return gr.Radio(list(m["choices"]), value=value, **common)
+    if m["suggestions"]:
+        return gr.Dropdown(list(m["suggestions"]), value=value, allow_custom_value=True, **common)
+    if kind == "bool":
+        return gr.Checkbox(value=value, **common)
+    if kind in ("int", "float"):
+        return gr.Number(value=value, precision=0 if kind == "int" else None, **common)
+    return gr.Textbox(value=value, lines=2 if "\n" in str(value) else 1, **common)
+
+
+def split_data(values: dict) -> tuple[dict, dict]:
+    """(method settings, data fields) from one handler's keyword values."""
+    data = {k: values.pop(k) for k in DATA_KEYS if k in values}
+    return values, data
+
+
+def selected_data(data_fields: dict, request: gr.Request | None):
+    """The TweetData of the Data tab's fields; remembered as the visitor's selection (the API uses it)."""
+    selection = svc.selection_from_ui(**data_fields)
+    svc.session(session_key(request)).selection = selection
+    return svc.load_selection(selection)
+
+
+def user_errors(fn):
+    """A handler whose UserError is shown by Gradio as an error toast (programming errors keep their
+    tracebacks in the log). Works for plain and generator handlers, and keeps the signature."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except UserError as e:
+                raise gr.Error(str(e)) from None
+        return gen
+
+    @functools.wraps(fn)
+    def plain(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except UserError as e:
+            raise gr.Error(str(e)) from None
+    return plain
+
+
+def plot_rows(df: pd.DataFrame):
+    """No update for an empty frame: a Gradio plot first sent no rows never draws later ones."""
+    return df if len(df) else gr.skip()
+
+
+def error_text(e: Exception) -> str:
+    return f"**Error:** {e}"

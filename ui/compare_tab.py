@@ -1,0 +1,75 @@
+"""Compare tab: finished runs on one eval split side by side; Run all; exports; delete."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from comparisons import report
+from comparisons import service as svc
+
+from .common import HEAVY, LIGHT, PRIVATE, on_gpu, plot_rows, selected_data, session_key, split_data, user_errors
+
+
+def build(data_fields: dict):
+    """The tab; returns (the view function, its outputs) so that the page can fill it on load."""
+    with gr.Tab("Compare", id="compare"):
+        gr.Markdown("Every finished run on one eval split, side by side. **Run all** runs LoRA, full fine-tuning, "
+                    "few-shot (balanced and retrieved) and RAG one after another on the current data selection "
+                    "(on a CPU with trimmed settings, said in each step).")
+        with gr.Row():
+            run_all = gr.Button("Run all", variant="primary", elem_id="run-all")
+            refresh = gr.Button("Refresh", elem_id="compare-refresh")
+            fp = gr.Dropdown([], label="Eval split (fingerprint)", allow_custom_value=True)
+        status = gr.Markdown(elem_id="compare-status")
+        table = gr.Dataframe(label="Runs", wrap=True, elem_id="compare-table")
+        bars = gr.BarPlot(x="run", y="value", color="metric", title="Accuracy and macro-F1", height=340,
+                          x_label_angle=-30, y_lim=[0, 1])
+        gallery = gr.Gallery(label="Confusion matrices", columns=3, height=320)
+        with gr.Row():
+            export = gr.Button("Export CSV / JSON / Markdown")
+            files = gr.File(label="Exports", file_count="multiple")
+        with gr.Accordion("All runs", open=False):
+            all_runs = gr.Dataframe(wrap=True)
+            with gr.Row():
+                delete_id = gr.Textbox(label="Run id to delete")
+                delete = gr.Button("Delete run", variant="stop")
+    outputs = [table, bars, gallery, fp, all_runs]
+
+    def view(fingerprint=None):
+        store = svc.runs_store()
+        t, b, figs, chosen, fps = report.compare_view(store, fingerprint or None)
+        images = [report.figure_png(f, Path(tempfile.mkdtemp(prefix="tpr-cm-"))) for f in figs]
+        return {table: t, bars: plot_rows(b), gallery: images, fp: gr.update(choices=fps, value=chosen),
+                all_runs: report.runs_table(store)}
+
+    @user_errors
+    def do_delete(run_id, fingerprint):
+        svc.runs_store().delete((run_id or "").strip())
+        return view(fingerprint)
+
+    def do_export(fingerprint):
+        return report.export_compare(svc.runs_store(), fingerprint, Path(tempfile.mkdtemp(prefix="tpr-export-")))
+
+    @on_gpu
+    @user_errors
+    def do_run_all(request: gr.Request = None, progress=gr.Progress(), **values):
+        _, data_values = split_data(values)
+        data = selected_data(data_values, request)
+        t0, records = time.perf_counter(), []
+        for u in svc.stream_run_all(data, svc.session(session_key(request)).stop, seed=data_values["seed"]):
+            progress(u.progress[0], desc=u.status)
+            records = u.records
+            line = f"**{u.step}** — {'done' if u.finished else u.progress[1]} · {svc.wait_seconds(t0)}"
+            yield {status: line, **(view() if u.finished else {})}
+        yield {status: svc.run_all_summary(records, time.perf_counter() - t0), **view()}
+
+    refresh.click(view, fp, outputs, **LIGHT, **PRIVATE)
+    fp.input(view, fp, outputs, **PRIVATE)
+    delete.click(do_delete, [delete_id, fp], outputs, **PRIVATE)
+    export.click(do_export, fp, files, **PRIVATE)
+    run_all.click(do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY, **PRIVATE)
+    return view, outputs

@@ -1,0 +1,73 @@
+"""Guide tab: the concepts, each pointing at the measurement in the app that shows it."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+GUIDE = [
+    (
+        "Supervised fine-tuning",
+        "The model's weights change to fit labelled examples: a classification head is added "
+        "on top of GPT-2 and trained with the Trainer on tweet/label pairs.",
+        "Fine-tune tab: the loss falls as it learns.",
+    ),
+    (
+        "Few-shot learning",
+        "No weights change. A handful of labelled tweets are written into the prompt and the model "
+        "scores which label word is most likely next. Small models lean towards one label whatever the tweet; "
+        "calibration divides that lean out — it is often worth more than the demonstrations themselves.",
+        "Few-shot tab: the k-sweep shows accuracy against the number of demonstrations.",
+    ),
+    (
+        "Transfer learning",
+        "A model pretrained on general text already knows words and syntax; fine-tuning reuses that "
+        "knowledge, which is why a few thousand tweets are enough.",
+        "Compare: fine-tuned runs beat the majority-class rate within one epoch.",
+    ),
+    (
+        "Domain-specific fine-tuning",
+        "Training on one domain (tweets) specialises the model: slang, emoji and "
+        "sarcasm patterns become features of the classifier.",
+        "Fine-tune tab: per-class F1 and the confusion matrix.",
+    ),
+    (
+        "Overfitting",
+        "Training loss keeps falling while evaluation loss turns up: the model memorises training tweets. "
+        "Early stopping keeps the best checkpoint.",
+        "Fine-tune tab: the train-vs-eval curves and the fit verdict.",
+    ),
+    (
+        "Underfitting",
+        "Both losses stay high and accuracy sits near the majority-class rate: too few steps, too low a "
+        "learning rate, or too small a model.",
+        "Fine-tune tab: the fit verdict compares train accuracy with the majority rate.",
+    ),
+    (
+        "Catastrophic forgetting",
+        "Fine-tuning can damage what the model knew before. We measure language-model "
+        "perplexity on general English (WikiText-2) before and after: full fine-tuning moves it, LoRA with the adapter "
+        "disabled cannot.",
+        "Fine-tune tab and Compare: the forgetting column (perplexity before → after).",
+    ),
+    (
+        "Data leakage",
+        "If test tweets also appear in train, accuracy is inflated. The Data tab finds exact duplicates "
+        "(and, with embeddings, near duplicates) and can drop them from train.",
+        "Data tab: the leakage report.",
+    ),
+    (
+        "Fine-tuning vs RAG",
+        "Retrieval leaves the model alone and looks up similar labelled tweets at query time: "
+        "nothing to train, easy to update, explainable by its neighbours; fine-tuning usually wins on accuracy when "
+        "labelled data is plentiful.",
+        "Compare tab and Try it: the RAG neighbours explain each answer.",
+    ),
+]
+
+
+def build() -> None:
+    with gr.Tab("Guide", id="guide"):
+        gr.Markdown(
+            "## Fine-tune, prompt or retrieve?\n"
+            + "\n".join(f"**{name}.** {text} _Where to see it: {where}_\n" for name, text, where in GUIDE)
+        )

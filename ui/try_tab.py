@@ -1,0 +1,37 @@
+"""Try it tab: one tweet, every method's answer."""
+
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from comparisons import service as svc
+
+from .common import LIGHT, PRIVATE, selected_data, user_errors
+
+
+def build(data_fields: dict) -> None:
+    with gr.Tab("Try it", id="try"):
+        gr.Markdown("Type a tweet: every method with a finished run on the current eval split answers side by side.")
+        with gr.Row():
+            text = gr.Textbox(label="Tweet", placeholder="just got the job offer, so happy!", scale=4,
+                              elem_id="try-text")
+            go = gr.Button("Classify", variant="primary", scale=1, elem_id="try-go")
+        answers = gr.Dataframe(label="Label and probabilities per method", elem_id="try-table")
+        neighbours = gr.Dataframe(label="RAG: nearest train tweets", wrap=True)
+        prompt = gr.Textbox(label="Few-shot prompt used", lines=8)
+
+    @user_errors
+    def classify_tweet(text: str, request: gr.Request = None, **data_values):
+        out = svc.try_it(text, selected_data(data_values, request), svc.runs_store())
+        return {answers: out["table"], neighbours: pd.DataFrame(out["neighbours"]), prompt: out["prompt"]}
+
+    for trigger in (go.click, text.submit):
+        trigger(
+            classify_tweet,
+            inputs=[text],
+            inputs_kwargs=data_fields,
+            outputs=[answers, neighbours, prompt],
+            **LIGHT,
+            **PRIVATE,
+        )
