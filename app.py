@@ -2,8 +2,16 @@
 Gradio reads GRADIO_SERVER_NAME and GRADIO_SERVER_PORT itself; the app's own settings are in
 comparisons/settings.py."""
 
-from comparisons.service import max_upload_mb
-from ui import build_demo
+import sys
+
+from comparisons.device import pin_one_gpu
+
+_notice = pin_one_gpu()  # several GPUs: use one (before CUDA starts); the notice says how to use all
+if _notice:
+    print(f"note: {_notice}", file=sys.stderr)
+
+from comparisons.service import max_upload_mb  # noqa: E402
+from ui import build_demo  # noqa: E402
 
 demo = build_demo()
 

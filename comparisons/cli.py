@@ -14,6 +14,7 @@ import time
 
 from .api import METHODS, config_class
 from .config import kind_of
+from .device import pin_one_gpu
 from .errors import UserError
 from .settings import settings
 
@@ -204,6 +205,9 @@ def cmd_compare(args) -> dict | str:
 
 
 def main(argv=None) -> int:
+    notice = pin_one_gpu()  # before anything starts CUDA
+    if notice:
+        _print_err(f"note: {notice}")
     parser = build_parser()
     args = parser.parse_args(argv)
     t0 = time.perf_counter()

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .device import current_precision, device_name
 from .errors import UserError
 from .hub import hub_available, offline_reason
 from .lru import LRU
@@ -65,19 +66,10 @@ class ResolvedModel:
 
 # ---------------------------------------------------------------- device
 
-def device_name() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def default_dtype():
-    """bf16 on CUDA where supported, else fp32 (CPU bf16 is slow on most CPUs and hurts training)."""
-    import torch
-
-    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    """The dtype of models that only score, from the one precision policy (comparisons.device): bf16 where
+    native, fp16 on older GPUs, fp32 on a CPU."""
+    return current_precision().torch_dtype
 
 
 # ---------------------------------------------------------------- bundled models
@@ -201,15 +193,19 @@ def load_classifier(model: ResolvedModel, num_labels: int, label_names: list[str
     return clf, tok
 
 
-_LM_CACHE = LRU(maxsize=2)  # causal LMs for scoring, by path: at most two resident (~0.5 GB each in fp32)
+_LM_CACHE = LRU(maxsize=2)  # causal LMs by (path, dtype): at most two resident (~0.5 GB each in fp32)
 
 
-def load_causal_lm(model: ResolvedModel):
-    """The causal LM for scoring (few-shot, RAG prompt, perplexity): loaded once, eval mode, reused."""
+def load_causal_lm(model: ResolvedModel, dtype=None):
+    """The causal LM for scoring (few-shot, RAG prompt, perplexity): loaded once per dtype, eval mode, reused.
+    `dtype` None: the policy's scoring dtype; the forgetting probe and the label-word head ask for the
+    classifier's dtype, so that base and fine-tuned models are measured alike."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    dtype = dtype or default_dtype()
+    key = (model.path, str(dtype))
     with _LOCK:
-        cached = _LM_CACHE.get(model.path)
+        cached = _LM_CACHE.get(key)
         if cached is not None:
             return cached, load_tokenizer_for(model)
         try:
@@ -221,11 +217,11 @@ def load_causal_lm(model: ResolvedModel):
             raise UserError(f"'{model.name}' is not a causal language model (it is {', '.join(archs)}); "
                             "few-shot prompting needs one, such as gpt2 or SmolLM2.")
         try:
-            lm = AutoModelForCausalLM.from_pretrained(model.path, trust_remote_code=False, dtype=default_dtype())
+            lm = AutoModelForCausalLM.from_pretrained(model.path, trust_remote_code=False, dtype=dtype)
         except (OSError, ValueError) as e:
             raise _hub_error(model, e) from None
         lm.eval().to(device_name())
-        _LM_CACHE.put(model.path, lm)
+        _LM_CACHE.put(key, lm)
         return lm, load_tokenizer_for(model)
 
 

@@ -17,7 +17,8 @@ from .runs import RunRecord, RunStore
 
 COLUMNS = ["run_id", "label", "method", "status", "accuracy", "macro_f1", "per_class_f1", "train_seconds",
            "inference_tweets_per_second", "trainable_params", "total_params", "peak_memory_mb",
-           "overfitting", "gap_loss", "forgetting", "n_train", "n_eval"]
+           "overfitting", "gap_loss", "forgetting", "n_train", "n_eval", "hardware", "precision", "peak_gpu_mb",
+           "peak_rss_mb"]
 
 
 def row(record: RunRecord) -> dict:
@@ -35,6 +36,9 @@ def row(record: RunRecord) -> dict:
         "overfitting": fit.get("verdict", ""), "gap_loss": _r(fit.get("final_gap_loss")),
         "forgetting": f"{forget['before']:.2f} -> {forget['after']:.2f}" if "after" in forget else "",
         "n_train": record.data.get("n_train"), "n_eval": record.data.get("n_eval"),
+        "hardware": record.hardware.get("gpu", record.device), "precision": record.hardware.get("precision"),
+        "peak_gpu_mb": _r(d.get("memory", {}).get("peak_cuda_mb"), 0),
+        "peak_rss_mb": _r(d.get("memory", {}).get("peak_rss_mb"), 0),
     }
 
 

@@ -66,6 +66,7 @@ class RunRecord:
     notices: list[str] = field(default_factory=list)
     error: str | None = None
     device: str = "cpu"
+    hardware: dict = field(default_factory=dict)  # GPU name and capability, precision, torch and CUDA versions
     versions: dict = field(default_factory=dict)
     created_at: str = ""
     finished_at: str | None = None
@@ -258,11 +259,12 @@ def finish_predictions(record: RunRecord, y_true, probs, label_names, seconds: f
 
 
 def new_record(method: str, config, data) -> RunRecord:
-    from .models import device_name
+    from .device import device_info
 
+    hardware = device_info()
     return RunRecord(method=method, config=config.to_dict(), data=data.describe(), label_names=list(data.label_names),
-                     notices=list(data.notices), device=device_name(), versions=library_versions(),
-                     pid=os.getpid(), host=socket.gethostname())
+                     notices=list(data.notices), device=hardware["device"], hardware=hardware,
+                     versions=library_versions(), pid=os.getpid(), host=socket.gethostname())
 
 
 @contextlib.contextmanager

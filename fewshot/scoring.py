@@ -35,6 +35,7 @@ def _forward(model, rows: list[list[int]], pad_id: int, keep: int, cache=None, p
     out = _call(
         model,
         keep,
+        fp32_head=True,
         input_ids=ids.to(device),
         attention_mask=full_mask.to(device),
         position_ids=positions.to(device),
@@ -44,12 +45,22 @@ def _forward(model, rows: list[list[int]], pad_id: int, keep: int, cache=None, p
     return torch.log_softmax(out.logits[:, -keep:].float(), dim=-1).cpu()
 
 
-def _call(model, keep: int, **kwargs):
-    """Forward with `logits_to_keep` where the architecture supports it (most causal LMs do)."""
+def _call(model, keep: int, fp32_head: bool = False, **kwargs):
+    """Forward with `logits_to_keep` where the architecture supports it (most causal LMs do). With
+    `fp32_head`, a half-precision model's LM head runs in fp32 on its last (normed) hidden states, so label
+    scores are not rounded to bf16/fp16 before they are compared (comparisons.device: scores in fp32)."""
+    half = fp32_head and next(model.parameters()).dtype != torch.float32
+    extra = {"output_hidden_states": True} if half else {}
     try:
-        return model(logits_to_keep=keep, **kwargs)
+        out = model(logits_to_keep=keep, **kwargs, **extra)
     except TypeError:
-        return model(**kwargs)
+        out = model(**kwargs, **extra)
+    if half:
+        head = model.get_output_embeddings()
+        hidden = out.hidden_states[-1][:, -keep:].float()
+        bias = None if getattr(head, "bias", None) is None else head.bias.float()
+        out.logits = torch.nn.functional.linear(hidden, head.weight.float(), bias)
+    return out
 
 
 @torch.no_grad()

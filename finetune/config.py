@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from comparisons.config import ConfigBase, Preset, setting
+from comparisons.device import PRECISIONS
 from comparisons.errors import UserError
 from comparisons.models import LM_CHOICES
 
@@ -57,7 +58,9 @@ class FinetuneConfig(ConfigBase):
                                   "contain {text}")
     head_init: str = setting("label_words", "label_words: the head starts as the LM's scores for the label words",
                              choices=HEAD_INITS)
-    bf16: bool = setting(True, "bf16 autocast on CUDA (ignored on CPU)", label="bf16 on CUDA")
+    precision: str = setting("auto", "auto: bf16 where the GPU has it natively, fp16 mixed precision on older GPUs "
+                             "(T4), fp32 on CPU; or force one (fp32 master weights always)", label="Precision",
+                             choices=PRECISIONS)
     torch_compile: bool = setting(False, "torch.compile the model (lengths bucketed so shapes repeat)")
     eval_batch_size: int = setting(64, "tweets per evaluation batch", low=1, high=8192)
     forgetting_tokens: int = setting(16384, "WikiText tokens for the forgetting probe; 0 = skip it",

@@ -18,14 +18,17 @@ import torch
 from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
 from comparisons.data import TweetData
+from comparisons.device import Precision, apply_matmul_policy, current_precision, set_rank_device
 from comparisons.errors import UserError
 from comparisons.metrics import trainer_metrics
-from comparisons.models import ResolvedModel, count_parameters, device_name, load_causal_lm, load_classifier, resolve_lm
+from comparisons.models import ResolvedModel, count_parameters, load_causal_lm, load_classifier, resolve_lm
 from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
 from .config import FinetuneConfig
 from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
 from .events import LiveEvents
+
+GPU_LOADER_WORKERS = 2  # collation off the training loop's thread; tweets are tiny, two keep up with a GPU
 
 # peft's defaults per architecture (GPT-2's attention is one Conv1D named c_attn).
 LORA_TARGETS = {"gpt2": ["c_attn"], "llama": ["q_proj", "k_proj", "v_proj", "o_proj"]}
@@ -54,7 +57,7 @@ class TokenizedTweets(torch.utils.data.Dataset):
 def init_head_from_label_words(clf, resolved, tokenizer, label_names) -> None:
     """Start the classification head as the LM head's rows for each label's first token, so that
     at step 0 the classifier scores labels exactly as zero-shot prompting would."""
-    lm, _ = load_causal_lm(resolved)
+    lm, _ = load_causal_lm(resolved, dtype=next(clf.parameters()).dtype)  # the classifier's dtype
     rows = lm.get_output_embeddings().weight
     ids = [tokenizer(" " + name, add_special_tokens=False)["input_ids"][0] for name in label_names]
     head = clf.score if hasattr(clf, "score") else None
@@ -95,29 +98,49 @@ def _distributed() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def _training_args(config: FinetuneConfig, out_dir: Path, n_train: int, on_cuda: bool) -> TrainingArguments:
-    steps_per_epoch = math.ceil(n_train / (config.batch_size * config.grad_accum * _distributed()[1]))
-    max_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
-    eval_steps = config.eval_steps or max(1, max_steps // config.n_evals)
-    return TrainingArguments(
+def _training_args(config: FinetuneConfig, out_dir: Path, n_train: int, precision: Precision) -> TrainingArguments:
+    """Steps from the world size (each rank sees 1/world of the data per step); mixed precision from the
+    policy; on CUDA fused AdamW, pinned memory and loader workers; never DataParallel."""
+    max_steps, eval_steps = plan_steps(config, n_train, _distributed()[1])
+    on_cuda = precision.device == "cuda"
+    args = TrainingArguments(
         output_dir=str(out_dir), max_steps=max_steps, learning_rate=config.lr,
         per_device_train_batch_size=config.batch_size, per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.grad_accum, weight_decay=config.weight_decay,
         warmup_steps=int(config.warmup_ratio * max_steps), lr_scheduler_type="linear",
         eval_strategy="steps", eval_steps=eval_steps, logging_steps=max(1, min(eval_steps, 10)),
         save_strategy="no", report_to="none", seed=config.seed, disable_tqdm=True,
-        bf16=on_cuda and config.bf16, optim="adamw_torch_fused" if on_cuda else "adamw_torch",
+        **precision.trainer_flags, optim="adamw_torch_fused" if on_cuda else "adamw_torch",
         train_sampling_strategy="group_by_length", torch_compile=config.torch_compile,
         dataloader_pin_memory=on_cuda, use_cpu=not on_cuda, remove_unused_columns=False,
-        ddp_find_unused_parameters=False,
+        dataloader_num_workers=GPU_LOADER_WORKERS if on_cuda else 0, ddp_find_unused_parameters=False,
     )
+    return one_gpu_per_process(args, _distributed()[1])
+
+
+def plan_steps(config: FinetuneConfig, n_train: int, world: int) -> tuple[int, int]:
+    """(optimizer steps, steps between evaluations): one step consumes batch x accumulation x world tweets."""
+    steps_per_epoch = math.ceil(n_train / (config.batch_size * config.grad_accum * world))
+    max_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
+    return max_steps, config.eval_steps or max(1, max_steps // config.n_evals)
+
+
+def one_gpu_per_process(args, world: int):
+    """Several GPUs visible without torchrun: the Trainer would wrap the model in DataParallel, training
+    n_gpu batches per step while the step count and tweets/s assume one. Keep one GPU, as
+    comparisons.device.pin_one_gpu arranges at start-up; this guards callers that skipped it."""
+    if world == 1 and args.n_gpu > 1:
+        args._n_gpu = 1
+    return args
 
 
 def _forgetting(config, resolved, clf, tokenizer, record, on_event) -> dict:
     """Perplexity on general English of the base LM, then of the fine-tuned body under the base
     LM's own head. LoRA: with the adapter merged, and disabled (which must equal the base)."""
     text, origin = general_text(config.forgetting_text)
-    base_lm, _ = load_causal_lm(resolved)
+    # The base LM in the classifier's dtype: "before" and "after" are measured alike, so the adapter-disabled
+    # check holds on every device and the drift carries no precision artefact.
+    base_lm, _ = load_causal_lm(resolved, dtype=next(clf.parameters()).dtype)
     window = min(512, getattr(base_lm.config, "max_position_embeddings", 1024) or 1024)
     windows = token_windows(tokenizer, text, config.forgetting_tokens, window)
     head = base_lm.get_output_embeddings()
@@ -218,8 +241,11 @@ def build_datasets(config: FinetuneConfig, data: TweetData, tokenizer, record: R
 
 def build_trainer(config: FinetuneConfig, model: Loaded, sets: Datasets, record: RunRecord, out_dir: Path,
                   emit, stop, world: int) -> tuple[Trainer, LiveEvents]:
-    on_cuda = device_name() == "cuda"
-    args = _training_args(config, out_dir, len(sets.train), on_cuda)
+    precision = current_precision(config.precision)
+    apply_matmul_policy(precision)
+    record.hardware["precision"] = precision.name
+    on_cuda = precision.device == "cuda"
+    args = _training_args(config, out_dir, len(sets.train), precision)
     live = LiveEvents(record, emit, stop, config.batch_size * config.grad_accum * world, config.patience,
                       keep_best=config.patience > 0, model=model.clf)
     pad_multiple = 16 if config.torch_compile else (8 if on_cuda else None)
@@ -282,6 +308,7 @@ def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threadi
         store: RunStore | None = None) -> RunRecord:
     """Fine-tune on data.train, evaluate on data.test; returns the finished RunRecord. Under torchrun
     every rank trains; rank 0 alone evaluates, diagnoses and writes the record."""
+    set_rank_device()  # under torchrun: this rank's GPU before anything touches CUDA
     rank, world = _distributed()
     store = store if rank == 0 else None
     emit = on_event if rank == 0 else None

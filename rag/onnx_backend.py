@@ -41,10 +41,14 @@ def _pooling(st) -> str:
 
 
 def _export(st, target: Path, quantize: bool) -> None:
+    import copy
+
     import torch
 
     pooling = _pooling(st)
-    body = st[0].auto_model.eval()
+    # Export from an fp32 CPU copy: the embedder may sit on CUDA (or in half precision), while the sample
+    # batch and ONNX Runtime's CPU provider live on the CPU. The loaded model is left where it is.
+    body = copy.deepcopy(st[0].auto_model).to("cpu", torch.float32).eval()
 
     class Pooled(torch.nn.Module):
         def __init__(self):

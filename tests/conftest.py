@@ -5,6 +5,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# CPU tests hide CUDA (here and in the subprocesses they start), so the suite passes on a GPU machine too;
+# `TPR_TEST_GPU=1 python -m pytest -m gpu` (bench/gpu_check.py) runs the gpu-marked tests on the device.
+GPU_RUN = os.environ.get("TPR_TEST_GPU") == "1"
+if not GPU_RUN:
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from tests.tiny import make_tiny  # noqa: E402
@@ -12,6 +17,15 @@ from tests.tiny import make_tiny  # noqa: E402
 SHARED_DATA = Path(os.environ.get("TPR_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TWEETS = SHARED_DATA / "tweet_sentiment_extraction"
 WIKITEXT = SHARED_DATA / "wikitext-2-raw" / "wiki.test.raw"
+
+
+def pytest_collection_modifyitems(config, items):
+    if GPU_RUN:
+        return
+    skip = pytest.mark.skip(reason="needs a GPU: run with TPR_TEST_GPU=1 -m gpu (bench/gpu_check.py does)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

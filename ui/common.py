@@ -11,7 +11,7 @@ import gradio as gr
 import pandas as pd
 
 from comparisons import service as svc
-from comparisons.config import kind_of, label_of
+from comparisons.config import kind_of, label_of, optional
 from comparisons.errors import UserError
 
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for training and scoring
@@ -71,6 +71,8 @@ def widget_for(f: dataclasses.Field, prefix: str, value):
         return gr.Dropdown(list(m["suggestions"]), value=value, allow_custom_value=True, **common)
     if kind == "bool":
         return gr.Checkbox(value=value, **common)
+    if kind in ("int", "float") and optional(f):  # empty = the field's default rule (a Number would send 0)
+        return gr.Textbox(value="" if value is None else str(value), placeholder="default", **common)
     if kind in ("int", "float"):
         return gr.Number(value=value, precision=0 if kind == "int" else None, **common)
     return gr.Textbox(value=value, lines=2 if "\n" in str(value) else 1, **common)
