@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass
 
 from .data import TweetData, drop_leaked, load_data, subset
+from .device import distributed_env
 from .errors import UserError
 from .runs import RunRecord, RunStore
 
@@ -62,9 +63,37 @@ def _cap(size, available: int, default: int):
     return min(default, available) if size in (None, "") else size
 
 
-def run_method(method: str, config, data: TweetData, *, store: RunStore | None, on_event=None, stop=None) -> RunRecord:
+def run_method(method: str, config, data: TweetData, *, store: RunStore | None, on_event=None, stop=None,
+               check_fit: bool = True) -> RunRecord:
+    """Estimate the run's peak memory and time, refuse it with advice when it cannot fit the device, run
+    it, and keep the estimate beside what was measured (record.diagnostics["estimate"])."""
+    from .estimate_run import estimate_for
+
+    estimate = estimate_for(method, config, data)
+    if estimate is not None and check_fit and not estimate.fits:
+        raise UserError(f"this run would need about {estimate.memory_bytes / 2**30:.1f} GB, more than the "
+                        f"{estimate.device_bytes / 2**30:.1f} GB this device has. {advice(method, config)}")
+    if on_event is not None and estimate is not None:
+        on_event({"event": "estimate", **estimate.to_dict()})
     entry = importlib.import_module(ENTRY_MODULES[method]).run
-    return entry(config, data, on_event=on_event, stop=stop, store=store)
+    record = entry(config, data, on_event=on_event, stop=stop, store=store)
+    if estimate is not None and distributed_env()[0] == 0:  # under torchrun rank 0 alone writes the record
+        measured = record.diagnostics.get("memory", {})
+        record.diagnostics["estimate"] = {**estimate.to_dict(), "measured_peak_mb": record.peak_memory_mb,
+                                          "measured_seconds": record.timings.get("total_seconds"),
+                                          "measured_on": "gpu" if "peak_cuda_mb" in measured else "cpu rss"}
+        if store is not None:
+            store.save(record)
+    return record
+
+
+def advice(method: str, config) -> str:
+    if method == "finetune":
+        tips = ["a smaller batch size", f"a shorter max length (now {config.max_length})"]
+        if config.mode == "full":
+            tips.append("LoRA instead of full fine-tuning")
+        return "Try " + ", ".join(tips[:-1]) + " or " + tips[-1] + "."
+    return "Try a smaller batch size or a smaller model."
 
 
 def summary_json(record: RunRecord) -> dict:

@@ -5,6 +5,7 @@ presentation they return comes from comparisons.report."""
 
 from __future__ import annotations
 
+import hashlib
 import queue
 import shutil
 import tempfile
@@ -19,6 +20,7 @@ import pandas as pd
 from . import report
 from .api import Selection, make_config, run_method, summary_json
 from .data import TweetData
+from .device import on_zerogpu
 from .errors import UserError
 from .lru import LRU
 from .runs import RunRecord, RunStore
@@ -40,12 +42,32 @@ def max_upload_mb() -> float:
 # ---------------------------------------------------------------- sessions
 
 
+class StopFlag:
+    """A visitor's Stop, visible across processes: a file named after the session. On a ZeroGPU Space the
+    work runs in a forked child that never sees the main process's memory; the file it does see. It
+    pickles (it is only a path), and the methods call only is_set/set/clear, as on a threading.Event."""
+
+    def __init__(self, key: str):
+        digest = hashlib.sha256((key or "default").encode()).hexdigest()[:24]
+        self.path = Path(tempfile.gettempdir()) / "tpr-stop" / digest
+
+    def set(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.touch()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def is_set(self) -> bool:
+        return self.path.exists()
+
+
 @dataclass
 class Session:
     """Per-visitor state that must not live in widgets: the stop flag of their run and the data
     selection their runs use (set by Load data; the app's defaults until then)."""
 
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: StopFlag
     selection: Selection | None = None
 
 
@@ -53,7 +75,8 @@ _SESSIONS = LRU(MAX_SESSIONS, ttl=SESSION_TTL_SECONDS)
 
 
 def session(key: str | None) -> Session:
-    return _SESSIONS.get_or_create(key or "default", Session)
+    key = key or "default"
+    return _SESSIONS.get_or_create(key, lambda: Session(StopFlag(key)))
 
 
 def request_stop(key: str | None) -> str:
@@ -162,7 +185,7 @@ class RunUpdate:
         return report.result_markdown(self.record, self.error)
 
 
-def _in_worker(work, stop: threading.Event, poll: float):
+def _in_worker(work, stop, poll: float):
     """Run work(on_event) in a thread; yield (events so far, finished, result, error, failed)."""
     events: queue.Queue = queue.Queue()
     box: dict = {}
@@ -192,18 +215,21 @@ def _in_worker(work, stop: threading.Event, poll: float):
     yield seen, True, box.get("result"), box.get("error")
 
 
-def stream_run(method: str, values: dict, data: TweetData, stop: threading.Event, store: RunStore | None = None,
+def stream_run(method: str, values: dict, data: TweetData, stop, store: RunStore | None = None,
                poll: float = 0.5):
     """Run a method in a worker thread, yielding RunUpdates; the last one holds the finished record
-    (completed, stopped or failed). A bad setting raises UserError here, before any work."""
+    (completed, stopped or failed). A bad setting raises UserError here, before any work. `stop` is a
+    StopFlag or a threading.Event."""
     config = make_config(method, values)
+    if on_zerogpu() and getattr(config, "torch_compile", False):
+        raise UserError("torch.compile is not available on a ZeroGPU Space (the GPU is lent per call); untick it.")
     store = store or runs_store()
     work = lambda on_event: run_method(method, config, data, store=store, on_event=on_event, stop=stop)  # noqa: E731
     for events, finished, record, error in _in_worker(work, stop, poll):
         yield RunUpdate(events, record, error, finished, records=[record] if record else [])
 
 
-def stream_sweep(values: dict, data: TweetData, stop: threading.Event, shots=None, store: RunStore | None = None,
+def stream_sweep(values: dict, data: TweetData, stop, shots=None, store: RunStore | None = None,
                  poll: float = 0.5):
     """The few-shot k-sweep (fewshot.run.sweep) in a worker thread: one record per k, each reported as it
     finishes, so the chart fills in; Stop ends it after the current k."""
@@ -243,7 +269,7 @@ def run_all_plan(gpu: bool | None = None) -> list[tuple[str, dict, str]]:
             ("rag", RAG["run_all"].apply(), RAG["run_all"].why)]
 
 
-def stream_run_all(data: TweetData, stop: threading.Event, store: RunStore | None = None, seed: int | None = None,
+def stream_run_all(data: TweetData, stop, store: RunStore | None = None, seed: int | None = None,
                    poll: float = 0.5):
     """Every step of run_all_plan, one after another; each update names its step. Stops after a
     Stop or a failed step."""

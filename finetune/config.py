@@ -84,6 +84,10 @@ PRESETS = {
                   "Interactive runs in the app: the fine-tuned model's perplexity pass over 16,384 tokens takes "
                   "60-70 s on 2 CPU cores (bench/RESULTS.md); 4,096 tokens take a quarter of that. The CLI and "
                   "benchmarks keep 16,384."),
+    "gpu": Preset("gpu", {"batch_size": 64, "eval_batch_size": 512},
+                  "On a GPU: larger batches keep it busy (fused AdamW, bf16/fp16 from the precision policy, loader "
+                  "workers and padding to a multiple of 8 come with CUDA by themselves); 64 still gives 16 steps an "
+                  "epoch on 1,000 tweets. Throughput benchmarks use larger batches (bench/gpu_check.py)."),
     "run_all_cpu": Preset("run_all_cpu", {"epochs": 0.125, "forgetting_tokens": 512, "n_evals": 1, "curve_size": 32},
                           "Run all on a CPU: an eighth of an epoch per fine-tuning, a 512-token probe and one small "
                           "curve evaluation keep the whole comparison near 4 minutes (bench/RESULTS.md). Underfit "

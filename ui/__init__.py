@@ -7,13 +7,16 @@ from __future__ import annotations
 import gradio as gr
 
 from comparisons import service as svc
+from comparisons.device import on_zerogpu
 
-from . import api, compare_tab, data_tab, fewshot_tab, finetune_tab, guide_tab, rag_tab, try_tab
+from . import api, compare_tab, data_tab, fewshot_tab, finetune_tab, guide_tab, rag_tab, try_tab, workers
 from .common import PRIVATE
 
 
 def build_demo() -> gr.Blocks:
     svc.runs_store().mark_interrupted()
+    if on_zerogpu():
+        workers.preload_models()
     with gr.Blocks(title="Tune · Prompt · Retrieve") as demo:
         gr.Markdown("# Tune · Prompt · Retrieve\nShould you **fine-tune**, **prompt with examples**, or **retrieve**? "
                     "Run all three on the same tweets and compare. Start in **Data**, then any method tab, then "

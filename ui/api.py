@@ -32,11 +32,11 @@ def _data(request) -> tuple:
     return svc.load_selection(selection), selection
 
 
-def method_endpoint(method: str, presets: dict | None = None):
+def method_endpoint(method: str):
     """A function whose keyword parameters are the method config's app fields (same defaults as the UI),
     for gr.api: runs the method on the caller's selection and returns the CLI's JSON summary."""
     cls = config_class(method)
-    defaults = app_defaults(cls, presets)
+    defaults = app_defaults(cls)
     fields = [f for f in dataclasses.fields(cls) if f.metadata.get("place") in ("main", "more")]
     params, hints = [], {}
     for f in fields:
@@ -112,13 +112,10 @@ def stop(request: gr.Request = None) -> str:
 
 def register() -> None:
     """Add the public endpoints to the Blocks being built."""
-    from fewshot.config import PRESETS as FEWSHOT
-    from finetune.config import PRESETS as FINETUNE
-
     gr.api(user_errors(load_data), api_name="load_data", **LIGHT)
     gr.api(user_errors(classify), api_name="classify", **LIGHT)
-    gr.api(method_endpoint("finetune", FINETUNE), api_name="run_finetune", **HEAVY)
-    gr.api(method_endpoint("fewshot", FEWSHOT), api_name="run_fewshot", **HEAVY)
+    gr.api(method_endpoint("finetune"), api_name="run_finetune", **HEAVY)
+    gr.api(method_endpoint("fewshot"), api_name="run_fewshot", **HEAVY)
     gr.api(method_endpoint("rag"), api_name="run_rag", **HEAVY)
     gr.api(user_errors(run_all), api_name="run_all", **HEAVY)
     gr.api(user_errors(compare), api_name="compare", **LIGHT)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import sys
 
 import gradio as gr
 import pandas as pd
 
 from comparisons import service as svc
 from comparisons.config import kind_of, label_of, optional
+from comparisons.device import gpu_present
 from comparisons.errors import UserError
 
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for training and scoring
@@ -20,26 +22,19 @@ PRIVATE = dict(api_visibility="private")  # the UI's own events; the public API 
 # The Data tab's fields, passed by name to every handler that needs the selection.
 DATA_KEYS = ("source", "upload", "text_column", "label_column", "train_size", "eval_size", "seed", "drop_leaked")
 
-try:  # ZeroGPU Spaces: heavy handlers get a GPU for their duration; locally a no-op
-    import spaces  # type: ignore
-
-    def on_gpu(fn):
-        return spaces.GPU(duration=600)(fn)
-except ImportError:
-    def on_gpu(fn):
-        return fn
-
-
 def session_key(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "default"
 
 
-def app_defaults(config_cls, presets: dict | None = None) -> dict:
-    """The values the app starts from: the config's defaults, with the config module's "app" preset
-    (a named deviation with its reason) over them."""
+def app_defaults(config_cls, gpu: bool | None = None) -> dict:
+    """The values the app starts from: the config's defaults, with its module's named presets over them:
+    "app" (interactive runs) and, where a GPU is present, "gpu" (GPU-sized batches)."""
+    presets = getattr(sys.modules[config_cls.__module__], "PRESETS", {})
     values = config_cls.defaults()
-    if presets and "app" in presets:
-        values.update(presets["app"].values)
+    gpu = gpu_present() if gpu is None else gpu
+    for name in ("app", "gpu") if gpu else ("app",):
+        if name in presets:
+            values.update(presets[name].values)
     return values
 
 
@@ -76,6 +71,11 @@ def widget_for(f: dataclasses.Field, prefix: str, value):
     if kind in ("int", "float"):
         return gr.Number(value=value, precision=0 if kind == "int" else None, **common)
     return gr.Textbox(value=value, lines=2 if "\n" in str(value) else 1, **common)
+
+
+def stop_run(request: gr.Request = None) -> str:
+    """Stop the visitor's own running job (Gradio injects the request only into an annotated parameter)."""
+    return svc.request_stop(session_key(request))
 
 
 def split_data(values: dict) -> tuple[dict, dict]:

@@ -11,7 +11,8 @@ import gradio as gr
 from comparisons import report
 from comparisons import service as svc
 
-from .common import HEAVY, LIGHT, PRIVATE, on_gpu, plot_rows, selected_data, session_key, split_data, user_errors
+from . import workers
+from .common import HEAVY, LIGHT, PRIVATE, plot_rows, selected_data, session_key, split_data, stop_run, user_errors
 
 
 def build(data_fields: dict):
@@ -22,6 +23,7 @@ def build(data_fields: dict):
                     "(on a CPU with trimmed settings, said in each step).")
         with gr.Row():
             run_all = gr.Button("Run all", variant="primary", elem_id="run-all")
+            stop = gr.Button("Stop", variant="stop", elem_id="compare-stop")
             refresh = gr.Button("Refresh", elem_id="compare-refresh")
             fp = gr.Dropdown([], label="Eval split (fingerprint)", allow_custom_value=True)
         status = gr.Markdown(elem_id="compare-status")
@@ -54,13 +56,13 @@ def build(data_fields: dict):
     def do_export(fingerprint):
         return report.export_compare(svc.runs_store(), fingerprint, Path(tempfile.mkdtemp(prefix="tpr-export-")))
 
-    @on_gpu
     @user_errors
     def do_run_all(request: gr.Request = None, progress=gr.Progress(), **values):
         _, data_values = split_data(values)
-        data = selected_data(data_values, request)
+        selected_data(data_values, request)
+        workers.check_fits_zerogpu("all", "", {}, data_values)
         t0, records = time.perf_counter(), []
-        for u in svc.stream_run_all(data, svc.session(session_key(request)).stop, seed=data_values["seed"]):
+        for u in workers.run_job("all", "", {}, data_values, session_key(request)):
             progress(u.progress[0], desc=u.status)
             records = u.records
             line = f"**{u.step}** — {'done' if u.finished else u.progress[1]} · {svc.wait_seconds(t0)}"
@@ -71,5 +73,6 @@ def build(data_fields: dict):
     fp.input(view, fp, outputs, **PRIVATE)
     delete.click(do_delete, [delete_id, fp], outputs, **PRIVATE)
     export.click(do_export, fp, files, **PRIVATE)
+    stop.click(stop_run, None, status, queue=False, **PRIVATE)
     run_all.click(do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY, **PRIVATE)
     return view, outputs

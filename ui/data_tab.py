@@ -8,6 +8,7 @@ from comparisons import report
 from comparisons import service as svc
 from comparisons.errors import UserError
 
+from . import workers
 from .common import HEAVY, LIGHT, PRIVATE, error_text, selected_data, user_errors
 
 
@@ -63,7 +64,8 @@ def build() -> dict:
 
     @user_errors
     def find_near(threshold: float, request: gr.Request = None, **data_fields):
-        return svc.near_duplicate_table(selected_data(data_fields, request), threshold)
+        selected_data(data_fields, request)
+        return workers.near_duplicates(threshold, data_fields)
 
     load.click(on_load, inputs_kwargs=fields, outputs=[notice, overview, dist, hist, leak], **LIGHT, **PRIVATE)
     near_btn.click(find_near, inputs=[threshold], inputs_kwargs=fields, outputs=near, **HEAVY, **PRIVATE)

@@ -9,16 +9,17 @@ from comparisons import report
 from comparisons import service as svc
 from fewshot.config import MOST_ACCURATE, SWEEP_SHOTS, FewshotConfig
 
+from . import workers
 from .common import (
     HEAVY,
     PRIVATE,
     app_defaults,
     config_widgets,
-    on_gpu,
     plot_rows,
     selected_data,
     session_key,
     split_data,
+    stop_run,
     user_errors,
 )
 
@@ -51,23 +52,23 @@ def build(data_fields: dict) -> dict:
             out[examples] = pd.DataFrame(u.record.diagnostics.get("examples", []))
         return out
 
-    @on_gpu
     @user_errors
     def handler(request: gr.Request = None, progress=gr.Progress(), **values):
         settings, data_values = split_data(values)
-        data = selected_data(data_values, request)
+        selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
-        for u in svc.stream_run("fewshot", settings, data, svc.session(session_key(request)).stop):
+        workers.check_fits_zerogpu("run", "fewshot", settings, data_values)
+        for u in workers.run_job("run", "fewshot", settings, data_values, session_key(request)):
             progress(u.progress[0], desc=u.progress[1])
             yield shown(u)
 
-    @on_gpu
     @user_errors
     def sweep_handler(request: gr.Request = None, progress=gr.Progress(), **values):
         settings, data_values = split_data(values)
-        data = selected_data(data_values, request)
+        selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
-        for u in svc.stream_sweep(settings, data, svc.session(session_key(request)).stop):
+        workers.check_fits_zerogpu("sweep", "fewshot", settings, data_values)
+        for u in workers.run_job("sweep", "fewshot", settings, data_values, session_key(request)):
             progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}")
             yield {**shown(u), sweep_plot: plot_rows(report.sweep_points(u.records))}
 
@@ -79,5 +80,5 @@ def build(data_fields: dict) -> dict:
     best.click(most_accurate, None, [*(widgets[k] for k in MOST_ACCURATE.values), status], queue=False, **PRIVATE)
     start.click(handler, inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
     sweep.click(sweep_handler, inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
-    stop.click(lambda request=None: svc.request_stop(session_key(request)), None, status, queue=False, **PRIVATE)
+    stop.click(stop_run, None, status, queue=False, **PRIVATE)
     return widgets

@@ -8,16 +8,17 @@ from comparisons import report
 from comparisons import service as svc
 from finetune.config import PRESETS, FinetuneConfig
 
+from . import workers
 from .common import (
     HEAVY,
     PRIVATE,
     app_defaults,
     config_widgets,
-    on_gpu,
     plot_rows,
     selected_data,
     session_key,
     split_data,
+    stop_run,
     user_errors,
 )
 
@@ -28,7 +29,7 @@ def build(data_fields: dict) -> dict:
         gr.Markdown("Fine-tune a pretrained LM as a classifier with the Hugging Face `Trainer`: **LoRA** trains small "
                     "adapters and the head; **full** trains every weight. Curves update while it trains. "
                     f"_{PRESETS['app'].why}_")
-        widgets = config_widgets(FinetuneConfig, "ft", app_defaults(FinetuneConfig, PRESETS))
+        widgets = config_widgets(FinetuneConfig, "ft", app_defaults(FinetuneConfig))
         with gr.Row():
             start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
             stop = gr.Button("Stop", variant="stop", elem_id="ft-stop")
@@ -41,13 +42,13 @@ def build(data_fields: dict) -> dict:
             cm = gr.Plot(label="Confusion matrix")
             download = gr.File(label="Trained adapter / model (safetensors)")
 
-    @on_gpu
     @user_errors
     def handler(request: gr.Request = None, progress=gr.Progress(), **values):
         settings, data_values = split_data(values)
-        data = selected_data(data_values, request)
+        selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
-        for u in svc.stream_run("finetune", settings, data, svc.session(session_key(request)).stop):
+        workers.check_fits_zerogpu("run", "finetune", settings, data_values)
+        for u in workers.run_job("run", "finetune", settings, data_values, session_key(request)):
             progress(u.progress[0], desc=u.progress[1])
             loss, acc = report.curves([e for e in u.events if e.get("event") in ("train", "eval")])
             out = {status: u.status, result: u.markdown, loss_plot: plot_rows(loss), acc_plot: plot_rows(acc)}
@@ -58,5 +59,5 @@ def build(data_fields: dict) -> dict:
 
     start.click(handler, inputs_kwargs={**widgets, **data_fields},
                 outputs=[status, result, loss_plot, acc_plot, cm, download], **HEAVY, **PRIVATE)
-    stop.click(lambda request=None: svc.request_stop(session_key(request)), None, status, queue=False, **PRIVATE)
+    stop.click(stop_run, None, status, queue=False, **PRIVATE)
     return widgets

@@ -5,19 +5,19 @@ from __future__ import annotations
 import gradio as gr
 
 from comparisons import report
-from comparisons import service as svc
 from rag.config import RagConfig
 
+from . import workers
 from .common import (
     HEAVY,
     LIGHT,
     PRIVATE,
     app_defaults,
     config_widgets,
-    on_gpu,
     selected_data,
     session_key,
     split_data,
+    stop_run,
     user_errors,
 )
 
@@ -40,13 +40,13 @@ def build(data_fields: dict) -> dict:
             look = gr.Button("Show neighbours", scale=1)
         neighbours = gr.Dataframe(wrap=True, max_height=300)
 
-    @on_gpu
     @user_errors
     def handler(request: gr.Request = None, progress=gr.Progress(), **values):
         settings, data_values = split_data(values)
-        data = selected_data(data_values, request)
+        selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
-        for u in svc.stream_run("rag", settings, data, svc.session(session_key(request)).stop):
+        workers.check_fits_zerogpu("run", "rag", settings, data_values)
+        for u in workers.run_job("run", "rag", settings, data_values, session_key(request)):
             progress(u.progress[0], desc=u.progress[1])
             out = {status: u.status, result: u.markdown}
             if u.finished and u.record is not None:
@@ -55,10 +55,11 @@ def build(data_fields: dict) -> dict:
 
     @user_errors
     def show(text: str, embedder: str, request: gr.Request = None, **data_values):
-        return svc.neighbours_table(text, selected_data(data_values, request), embedder or "auto")
+        selected_data(data_values, request)
+        return workers.neighbours(text, embedder, data_values)
 
     start.click(handler, inputs_kwargs={**widgets, **data_fields}, outputs=[status, result, cm], **HEAVY, **PRIVATE)
     look.click(show, inputs=[query, widgets["embedder"]], inputs_kwargs=data_fields, outputs=neighbours, **LIGHT,
                **PRIVATE)
-    stop.click(lambda request=None: svc.request_stop(session_key(request)), None, status, queue=False, **PRIVATE)
+    stop.click(stop_run, None, status, queue=False, **PRIVATE)
     return widgets

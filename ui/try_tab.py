@@ -5,8 +5,7 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from comparisons import service as svc
-
+from . import workers
 from .common import LIGHT, PRIVATE, selected_data, user_errors
 
 
@@ -23,7 +22,8 @@ def build(data_fields: dict) -> None:
 
     @user_errors
     def classify_tweet(text: str, request: gr.Request = None, **data_values):
-        out = svc.try_it(text, selected_data(data_values, request), svc.runs_store())
+        selected_data(data_values, request)
+        out = workers.try_it(text, data_values)
         return {answers: out["table"], neighbours: pd.DataFrame(out["neighbours"]), prompt: out["prompt"]}
 
     for trigger in (go.click, text.submit):

@@ -58,8 +58,7 @@ def test_every_config_field_is_in_the_cli_the_ui_and_the_api_with_its_default_an
     from ui.common import app_defaults
 
     cls = config_class(method)
-    presets = getattr(sys.modules[cls.__module__], "PRESETS", None)
-    defaults = app_defaults(cls, presets)
+    defaults = app_defaults(cls)
     parser = build_parser()
     run_flags = {a.dest: a for g in parser._subparsers._group_actions[0].choices["run"]._action_groups
                  for a in g._group_actions}

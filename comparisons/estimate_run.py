@@ -1,0 +1,94 @@
+"""The estimate (comparisons.estimate) for a method's config on a data selection, on this device: reads
+the model's config.json (no weights), the data's sizes and the device's memory. None when the model's
+config cannot be read (e.g. a Hub id offline): the run then says so itself."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data import TweetData
+from .estimate import Estimate, Shape, finetune_estimate, scoring_estimate
+
+
+def _shape(path: str) -> Shape | None:
+    try:
+        from transformers import AutoConfig
+
+        return Shape.from_config(AutoConfig.from_pretrained(path, trust_remote_code=False))
+    except Exception:  # an unreachable Hub id or an unusual config: no estimate, never an error
+        return None
+
+
+def _device(assume_gpu: str | None = None):
+    """(GPU name or None, bytes available to this run, bytes this process holds already). `assume_gpu`: size
+    the run for that GPU instead of this process's device (a ZeroGPU call's GPU, seen from the main process)."""
+    import psutil
+
+    if assume_gpu:
+        return assume_gpu, None, 0.0
+    from .device import detect
+
+    caps = detect()
+    if caps.cuda:
+        import torch
+
+        return caps.name, caps.memory_bytes, float(torch.cuda.memory_allocated())
+    rss = float(psutil.Process().memory_info().rss)
+    return None, rss + psutil.virtual_memory().available, rss
+
+
+def mean_tokens(texts, extra: int = 0) -> float:
+    """Tokens per text, from words (about 1.4 tokens per word of a tweet) plus a template's tokens."""
+    words = np.mean([len(t.split()) for t in texts]) if len(texts) else 0
+    return float(words * 1.4 + extra)
+
+
+def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = None) -> Estimate | None:
+    from .device import current_precision
+    from .hub import hub_available
+
+    try:
+        if method == "finetune":
+            from .models import resolve_lm
+
+            shape = _shape(resolve_lm(config.model).path)
+            if shape is None:
+                return None
+            gpu, room, held = _device(gpu_name)
+            precision = current_precision(config.precision) if gpu_name is None else None
+            return finetune_estimate(
+                shape, mode=config.mode, batch_size=config.batch_size, max_tokens=config.max_length,
+                mean_tokens=mean_tokens(data.train.texts, extra=6), n_train=len(data.train), epochs=config.epochs,
+                lora_r=config.lora_r, activation_bytes=4 if precision and precision.name == "fp32" else 2,
+                baseline_bytes=held, gpu_name=gpu, device_bytes=room)
+        if method == "fewshot" or (method == "rag" and config.mode == "prompt"):
+            from .models import resolve_lm
+
+            shape = _shape(resolve_lm(config.model).path)
+            if shape is None:
+                return None
+            gpu, room, held = _device(gpu_name)
+            shots = config.shots if method == "fewshot" else (config.k or 8)
+            per_text = mean_tokens(data.train.texts, extra=6) * (shots + 1) + 12
+            calls = 4 if getattr(config, "calibration", "batch") in ("contextual", "both") else 1
+            weight_bytes = 2 if gpu_name else (4 if current_precision().name == "fp32" else 2)
+            return scoring_estimate(shape, n_texts=len(data.test) * calls, tokens_per_text=per_text,
+                                    batch_size=config.batch_size, weight_bytes=weight_bytes, baseline_bytes=held,
+                                    gpu_name=gpu, device_bytes=room)
+        if method == "rag":
+            from .models import resolve_embedder
+
+            if config.embedder not in ("auto",) and not hub_available() and "/" in config.embedder:
+                return None
+            resolved = resolve_embedder(config.embedder)
+            shape = _shape(resolved.path)
+            if shape is None:
+                return None
+            gpu, room, held = _device(gpu_name)
+            n = len(data.train) + len(data.test)
+            return scoring_estimate(shape, n_texts=n, tokens_per_text=mean_tokens(data.train.texts, extra=2),
+                                    batch_size=config.batch_size, weight_bytes=4, baseline_bytes=held,
+                                    gpu_name=gpu, device_bytes=room, extra_rows=n)
+    except Exception:  # an estimate must never stop a run it cannot size
+        return None
+    return None

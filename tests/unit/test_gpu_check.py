@@ -1,0 +1,26 @@
+"""bench/gpu_check.py, the one prepared device script, runs on any machine in its smoke mode: every section
+completes (CI runs this, so the script is ready for whoever is lent a GPU)."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_gpu_check_smoke_runs_every_section(tmp_path):
+    out = tmp_path / "gpu_check.json"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TPR_CACHE": str(tmp_path / "cache")}
+    env.pop("OUT", None)
+    proc = subprocess.run([sys.executable, "-m", "bench.gpu_check", "--smoke", "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sections = json.loads(out.read_text())["sections"]
+    assert set(sections) == {"env", "onnx", "lora", "fewshot", "speed", "estimate", "tests"}
+    assert not [name for name, v in sections.items() if "error" in v]
+    assert sections["lora"]["adapter_disabled_equals_base"] is True
+    assert sections["onnx"]["min_cosine_vs_torch"] > 0.999
+    assert sections["speed"]["seed_recipe"]["tweets_per_second"] > 0 and sections["speed"]["fp32"]["tweets_per_second"]
+    assert all(r["ratio"] for r in sections["estimate"]["rows"])
+    assert "skipped" in sections["tests"]["summary"]  # no CUDA here: the gpu tests are collected and skipped

@@ -1,0 +1,93 @@
+"""What a ZeroGPU Space needs, checked without one: every value that crosses into the GPU worker's forked
+process pickles, Stop reaches that process, each visitor stops only their own job, and a call asks for a
+duration sized to the job (never the 600 s a free visitor's quota refuses)."""
+
+import multiprocessing
+import pickle
+import threading
+import time
+
+from comparisons import service as svc
+from comparisons.data import load_data, subset
+from comparisons.runs import RunStore
+from rag.embed import register_embedder
+from tests.stand_in import HashEmbedder
+from ui import workers
+
+register_embedder("test-hash", HashEmbedder)
+DATA_FIELDS = dict(source=svc.SOURCE_SAMPLE, upload=None, text_column="", label_column="", train_size="40",
+                   eval_size="12", seed=3, drop_leaked=False)
+
+
+def _wait_for_stop(flag, seen):
+    for _ in range(200):
+        if flag.is_set():
+            seen.value = 1
+            return
+        time.sleep(0.05)
+
+
+def test_stop_reaches_a_forked_worker_and_only_its_own_session():
+    mine, theirs = svc.session("visitor-a").stop, svc.session("visitor-b").stop
+    mine.clear(), theirs.clear()
+    seen = multiprocessing.get_context("fork").Value("i", 0)
+    child = multiprocessing.get_context("fork").Process(target=_wait_for_stop, args=(pickle.loads(pickle.dumps(mine)),
+                                                                                     seen))
+    child.start()
+    time.sleep(0.3)
+    svc.request_stop("visitor-a")
+    child.join(15)
+    assert seen.value == 1  # the child saw the main process's Stop
+    assert mine.is_set() and not theirs.is_set()
+    mine.clear()
+
+
+def test_everything_that_crosses_the_worker_boundary_pickles(tmp_path, monkeypatch):
+    monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path))
+    settings = {"embedder": "test-hash", "k": 3, "seed": 3}
+    args = ("run", "rag", settings, DATA_FIELDS, "visitor-c")
+    assert pickle.loads(pickle.dumps(args)) == args
+    assert pickle.loads(pickle.dumps(workers.run_job)) is workers.run_job  # module-level: pickled by reference
+    updates = list(workers.run_job(*args))
+    for u in updates:
+        back = pickle.loads(pickle.dumps(u))
+        assert back.status == u.status and back.markdown == u.markdown
+    assert updates[-1].record.status == "completed"
+    out = workers.try_it("so happy today", DATA_FIELDS)
+    assert pickle.loads(pickle.dumps(out))["table"].equals(out["table"])
+
+
+def test_a_call_asks_for_a_duration_sized_to_the_job(tiny_gpt2):
+    short = workers.zerogpu_duration("run", "rag", {"embedder": "test-hash"}, DATA_FIELDS, "k")
+    tune = workers.zerogpu_duration("run", "finetune", {"model": tiny_gpt2, "epochs": 1}, DATA_FIELDS, "k")
+    assert workers.ZEROGPU_MIN_SECONDS <= tune <= workers.ZEROGPU_MAX_SECONDS < 600
+    assert short <= workers.ZEROGPU_MAX_SECONDS
+    big = dict(DATA_FIELDS, source=svc.SOURCE_SAMPLE, train_size="all")
+    many = workers.job_seconds("run", "finetune", {"model": "bundled:SmolLM2-135M-Instruct", "epochs": 100}, big)
+    few = workers.job_seconds("run", "finetune", {"model": "bundled:SmolLM2-135M-Instruct", "epochs": 1}, big)
+    assert many > 50 * few > 0  # the estimate scales with the work
+
+
+def test_a_job_too_long_for_one_zerogpu_call_is_refused_before_it_starts(monkeypatch):
+    import pytest
+
+    monkeypatch.setenv("SPACES_ZERO_GPU", "true")
+    monkeypatch.setattr(workers, "ZEROGPU_MAX_SECONDS", 16)  # the sample is small: shrink the ceiling instead
+    workers.check_fits_zerogpu("run", "finetune", {"model": "bundled:SmolLM2-135M-Instruct", "epochs": 0.01},
+                               dict(DATA_FIELDS, train_size="all"))  # a tiny job passes
+    with pytest.raises(svc.UserError, match="more than one ZeroGPU call allows"):
+        workers.check_fits_zerogpu("run", "finetune", {"model": "bundled:SmolLM2-135M-Instruct", "epochs": 100},
+                                   dict(DATA_FIELDS, train_size="all"))
+    with pytest.raises(svc.UserError, match="torch.compile is not available on a ZeroGPU Space"):
+        list(svc.stream_run("finetune", {"torch_compile": True}, subset(load_data("sample"), 20, 10, seed=0),
+                            threading.Event(), RunStore("/tmp/unused-runs")))
+
+
+def test_a_job_killed_mid_run_is_shown_interrupted_not_running(tmp_path):
+    from comparisons.runs import RunRecord
+
+    store = RunStore(tmp_path)
+    record = RunRecord(method="finetune", config={}, data={}, pid=999_999_999, host="elsewhere")
+    store.save(record)  # left "running" by a worker that ZeroGPU killed at its time limit
+    assert store.load(record.run_id).status == "interrupted"
+    assert store.mark_interrupted() == 1

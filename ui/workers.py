@@ -1,0 +1,114 @@
+"""The work that needs a device, as module-level functions of plain, picklable arguments that yield or return
+plain, picklable values (RunUpdate, DataFrames, dicts). On a ZeroGPU Space each runs inside `spaces.GPU` in a
+forked child, for a duration estimated from the job (comparisons.estimate); elsewhere they are plain calls.
+The tabs turn what these return into component updates, in the main process."""
+
+from __future__ import annotations
+
+from comparisons import service as svc
+from comparisons.api import make_config
+from comparisons.device import on_zerogpu
+
+try:  # the `spaces` package exists on Hugging Face Spaces; it is inert off a ZeroGPU Space
+    import spaces  # type: ignore
+except ImportError:
+    spaces = None
+
+ZEROGPU_GPU = "A100"  # what the estimate assumes a ZeroGPU call gets (the slower of its GPUs: a safe duration)
+ZEROGPU_MAX_SECONDS = 240  # one call's ceiling: longer jobs are refused before they start, with advice
+ZEROGPU_MIN_SECONDS = 20
+LOOKUP_SECONDS = 30  # Try it, neighbours, near duplicates
+
+
+def gpu(duration):
+    """spaces.GPU(duration=...) on a ZeroGPU Space, else the function itself. `duration`: seconds, or a
+    callable taking the function's arguments (the dynamic duration of the ZeroGPU documentation)."""
+    def wrap(fn):
+        if spaces is None or not on_zerogpu():
+            return fn
+        return spaces.GPU(duration=duration)(fn)
+    return wrap
+
+
+def _data(data_fields: dict):
+    return svc.load_selection(svc.selection_from_ui(**data_fields))
+
+
+def job_seconds(kind: str, method: str, settings: dict, data_fields: dict) -> float | None:
+    """The estimated seconds of a job on a ZeroGPU call's GPU (None when it cannot be sized)."""
+    from comparisons.estimate_run import estimate_for
+    from fewshot.config import SWEEP_SHOTS
+
+    data = _data(data_fields)
+    if kind == "all":
+        steps = [(m, v) for m, v, _ in svc.run_all_plan(gpu=True)]
+    elif kind == "sweep":
+        steps = [("fewshot", {**settings, "shots": k}) for k in SWEEP_SHOTS]
+    else:
+        steps = [(method, settings)]
+    total = 0.0
+    for m, values in steps:
+        est = estimate_for(m, make_config(m, values), data, gpu_name=ZEROGPU_GPU)
+        if est is None:
+            return None
+        total += est.seconds
+    return total
+
+
+def zerogpu_duration(kind: str, method: str, settings: dict, data_fields: dict, key: str) -> int:
+    """What a ZeroGPU call asks for: the estimate with room for loading, never the 600 s that a free or
+    anonymous visitor's quota refuses outright."""
+    seconds = job_seconds(kind, method, settings, data_fields)
+    if seconds is None:
+        return 120
+    return int(min(ZEROGPU_MAX_SECONDS, max(ZEROGPU_MIN_SECONDS, seconds * 1.5 + 15)))
+
+
+def check_fits_zerogpu(kind: str, method: str, settings: dict, data_fields: dict) -> None:
+    """On a ZeroGPU Space, refuse a job whose estimate exceeds one call's ceiling before it starts."""
+    if not on_zerogpu():
+        return
+    seconds = job_seconds(kind, method, settings, data_fields)
+    if seconds is not None and seconds * 1.5 + 15 > ZEROGPU_MAX_SECONDS:
+        raise svc.UserError(f"this job needs about {seconds / 60:.1f} minutes of GPU, more than one ZeroGPU call "
+                            f"allows ({ZEROGPU_MAX_SECONDS // 60} minutes). Use fewer tweets or epochs, or LoRA.")
+
+
+@gpu(duration=zerogpu_duration)
+def run_job(kind: str, method: str, settings: dict, data_fields: dict, key: str):
+    """Stream a run ("run"), a k-sweep ("sweep") or Run all ("all") as RunUpdates."""
+    data = _data(data_fields)
+    stop = svc.session(key).stop
+    if kind == "sweep":
+        yield from svc.stream_sweep(settings, data, stop)
+    elif kind == "all":
+        yield from svc.stream_run_all(data, stop, seed=data_fields.get("seed"))
+    else:
+        yield from svc.stream_run(method, settings, data, stop)
+
+
+@gpu(duration=LOOKUP_SECONDS)
+def try_it(text: str, data_fields: dict) -> dict:
+    out = svc.try_it(text, _data(data_fields), svc.runs_store())
+    return {"table": out["table"], "neighbours": out["neighbours"], "prompt": out["prompt"]}
+
+
+@gpu(duration=LOOKUP_SECONDS)
+def neighbours(text: str, embedder: str, data_fields: dict):
+    return svc.neighbours_table(text, _data(data_fields), embedder or "auto")
+
+
+@gpu(duration=LOOKUP_SECONDS)
+def near_duplicates(threshold: float, data_fields: dict):
+    return svc.near_duplicate_table(_data(data_fields), threshold)
+
+
+def preload_models() -> None:
+    """On a ZeroGPU Space, load the default LM and embedder once in the main process, as the ZeroGPU
+    documentation recommends (models placed on 'cuda' at start-up are shared with every call), instead of
+    reloading them inside each call from the visitor's quota."""
+    from comparisons.models import load_causal_lm, resolve_lm
+    from rag.embed import get_embedder
+
+    load_causal_lm(resolve_lm("auto"))
+    _ = get_embedder("auto").model
