@@ -19,8 +19,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data, parse_size, subset  # noqa: E402
 from comparisons.errors import UserError  # noqa: E402
+from comparisons.settings import settings  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
+SHARED = settings().tweets  # TPR_SHARED_DATA moves it
 
 
 def _row(record, **extra):

@@ -29,10 +29,11 @@ from bench.common import save, stamp  # noqa: E402
 from comparisons.data import TweetData, load_data, subset  # noqa: E402
 from comparisons.errors import UserError  # noqa: E402
 from comparisons.metrics import classification_metrics  # noqa: E402
+from comparisons.settings import settings  # noqa: E402
 from fewshot.run import FewshotClassifier, FewshotConfig  # noqa: E402
 from fewshot.scoring import every_calibration  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
+SHARED = settings().tweets  # TPR_SHARED_DATA moves it
 DEFAULT = [
     {"shots": 6},
     {"shots": 8},

@@ -18,10 +18,11 @@ import torch  # noqa: E402
 
 from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data, subset  # noqa: E402
+from comparisons.settings import settings  # noqa: E402
 from fewshot import FewshotConfig  # noqa: E402
 from fewshot.run import FewshotClassifier  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data" / "tweet_sentiment_extraction"
+SHARED = settings().tweets  # TPR_SHARED_DATA moves it
 
 
 def timed(clf, texts, use_cache: bool, repeats: int) -> tuple[list[float], torch.Tensor]:

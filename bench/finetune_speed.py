@@ -27,8 +27,9 @@ from bench.common import save, stamp  # noqa: E402
 from comparisons.data import load_data, subset  # noqa: E402
 from comparisons.models import gpt2_tokenizer_from_files  # noqa: E402
 from comparisons.runs import PeakMemory  # noqa: E402
+from comparisons.settings import settings  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
+SHARED = settings().shared_data.parent  # TPR_SHARED_DATA moves it
 
 
 def make_model_dir(on_cuda: bool) -> str:

@@ -177,7 +177,7 @@ class RunUpdate:
     def status(self) -> str:
         if self.error and self.record is None:
             return "error"
-        line = "finished" if self.finished else self.progress[1]
+        line = (self.record.status if self.record else "finished") if self.finished else self.progress[1]
         return f"{self.step}: {line}" if self.step else line
 
     @property

@@ -16,7 +16,10 @@ def test_heavy_jobs_queue_in_order_behind_training(tmp_path):
         training = client_with_data(url).submit(**FINETUNE, api_name="/run_finetune")
         time.sleep(3)
         clients = [client_with_data(url) for _ in range(3)]
-        jobs = [c.submit(**FEWSHOT, api_name="/run_fewshot") for c in clients]
+        jobs = []
+        for c in clients:  # submit() returns at once; space the requests so that they arrive in this order
+            jobs.append(c.submit(**FEWSHOT, api_name="/run_fewshot"))
+            time.sleep(1)
         seen = None
         for _ in range(30):
             time.sleep(1)
