@@ -14,7 +14,7 @@ import time
 
 from .api import METHODS, config_class
 from .config import kind_of
-from .device import pin_one_gpu
+from .device import pin_one_gpu, set_rank_device
 from .errors import UserError
 from .settings import settings
 
@@ -208,6 +208,8 @@ def main(argv=None) -> int:
     notice = pin_one_gpu()  # before anything starts CUDA
     if notice:
         _print_err(f"note: {notice}")
+    if "WORLD_SIZE" in os.environ:
+        set_rank_device()  # under torchrun: this rank's GPU before the estimate or a model touches CUDA
     parser = build_parser()
     args = parser.parse_args(argv)
     t0 = time.perf_counter()

@@ -18,7 +18,7 @@ from .runs import RunRecord, RunStore
 COLUMNS = ["run_id", "label", "method", "status", "accuracy", "macro_f1", "per_class_f1", "train_seconds",
            "inference_tweets_per_second", "trainable_params", "total_params", "peak_memory_mb",
            "overfitting", "gap_loss", "forgetting", "n_train", "n_eval", "hardware", "precision", "peak_gpu_mb",
-           "peak_rss_mb"]
+           "peak_rss_mb", "estimate_mb", "estimate_seconds"]
 
 
 def row(record: RunRecord) -> dict:
@@ -39,6 +39,8 @@ def row(record: RunRecord) -> dict:
         "hardware": record.hardware.get("gpu", record.device), "precision": record.hardware.get("precision"),
         "peak_gpu_mb": _r(d.get("memory", {}).get("peak_cuda_mb"), 0),
         "peak_rss_mb": _r(d.get("memory", {}).get("peak_rss_mb"), 0),
+        "estimate_mb": d.get("estimate", {}).get("memory_mb"),
+        "estimate_seconds": _r(d.get("estimate", {}).get("seconds"), 1),
     }
 
 
@@ -277,6 +279,11 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
         )
         lines.append("- per-class F1: " + ", ".join(f"{k} {v['f1']:.2f}" for k, v in m["per_class"].items()))
     lines += FORMATTERS.get(record.method, lambda r: [])(record)
+    est = record.diagnostics.get("estimate")
+    if est:
+        lines.append(f"- estimated before the run: peak {est['memory_mb']:,} MB, {est['seconds']:.0f} s; measured: "
+                     f"peak {est.get('measured_peak_mb') or 0:,.0f} MB ({est.get('measured_on', '')}), "
+                     f"{est.get('measured_seconds') or 0:.0f} s")
     lines += [f"- _{n}_" for n in record.notices]
     return "\n".join(lines)
 

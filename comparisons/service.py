@@ -310,7 +310,30 @@ def progress_of(events: list[dict]) -> tuple[float, str]:
             return e["done"] / e["total"], f"{stage}: {e['done']}/{e['total']}"
         if e.get("event") == "forgetting":
             return 1.0, "measuring forgetting (perplexity on general English)"
+        if e.get("event") == "estimate":
+            return 0.0, f"starting · {estimate_line(e)}"
     return 0.0, "starting (loading the model on first use)"
+
+
+def estimate_line(e: dict) -> str:
+    """An estimate (comparisons.estimate.Estimate.to_dict) in words."""
+    room = f" of {e['device_bytes'] / 2**30:.1f} GB" if e.get("device_bytes") else ""
+    seconds = e.get("seconds") or 0
+    time_text = f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    return f"estimated peak memory {e['memory_bytes'] / 2**30:.2f} GB{room}, about {time_text}"
+
+
+def estimate_text(method: str, values: dict, data: TweetData, gpu_name: str | None = None) -> str:
+    """The estimate for a run before it starts, for the method tabs' Estimate button (`gpu_name`: size it for
+    that GPU instead of this process's device, e.g. a ZeroGPU call's)."""
+    from .estimate_run import estimate_for
+
+    est = estimate_for(method, make_config(method, values), data, gpu_name=gpu_name)
+    if est is None:
+        return "No estimate: the model's config cannot be read here (a Hub id offline?)."
+    verdict = "fits" if est.fits else "does NOT fit: it would be refused"
+    line = estimate_line(est.to_dict())
+    return f"{line[0].upper()}{line[1:]} — {verdict}. _{est.assumptions}._"
 
 
 def model_archive(record: RunRecord | None) -> str | None:

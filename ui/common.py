@@ -13,7 +13,7 @@ import pandas as pd
 
 from comparisons import service as svc
 from comparisons.config import kind_of, label_of, optional
-from comparisons.device import gpu_present
+from comparisons.device import gpu_present, on_zerogpu
 from comparisons.errors import UserError
 
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for training and scoring
@@ -65,6 +65,8 @@ def widget_for(f: dataclasses.Field, prefix: str, value):
     if m["suggestions"]:
         return gr.Dropdown(list(m["suggestions"]), value=value, allow_custom_value=True, **common)
     if kind == "bool":
+        if f.name == "torch_compile" and on_zerogpu():  # ZeroGPU lends the GPU per call: never offered there
+            return gr.Checkbox(value=False, interactive=False, **{**common, "info": "not available on ZeroGPU"})
         return gr.Checkbox(value=value, **common)
     if kind in ("int", "float") and optional(f):  # empty = the field's default rule (a Number would send 0)
         return gr.Textbox(value="" if value is None else str(value), placeholder="default", **common)
@@ -76,6 +78,19 @@ def widget_for(f: dataclasses.Field, prefix: str, value):
 def stop_run(request: gr.Request = None) -> str:
     """Stop the visitor's own running job (Gradio injects the request only into an annotated parameter)."""
     return svc.request_stop(session_key(request))
+
+
+def estimate_handler(method: str):
+    """The Estimate button's handler for a method tab: peak memory and time before the run starts."""
+    @user_errors
+    def estimate(request: gr.Request = None, **values):
+        from .workers import ZEROGPU_GPU
+
+        settings, data_values = split_data(values)
+        data = selected_data(data_values, request)
+        settings["seed"] = data_values["seed"]
+        return svc.estimate_text(method, settings, data, gpu_name=ZEROGPU_GPU if on_zerogpu() else None)
+    return estimate
 
 
 def split_data(values: dict) -> tuple[dict, dict]:

@@ -12,9 +12,11 @@ from fewshot.config import MOST_ACCURATE, SWEEP_SHOTS, FewshotConfig
 from . import workers
 from .common import (
     HEAVY,
+    LIGHT,
     PRIVATE,
     app_defaults,
     config_widgets,
+    estimate_handler,
     plot_rows,
     selected_data,
     session_key,
@@ -37,6 +39,7 @@ def build(data_fields: dict) -> dict:
             best = gr.Button("Most accurate setting", elem_id="fs-best")
             sweep = gr.Button(f"k-sweep ({','.join(map(str, SWEEP_SHOTS))})", elem_id="fs-sweep")
             stop = gr.Button("Stop", variant="stop")
+            estimate = gr.Button("Estimate", elem_id="fs-estimate")
         status = gr.Markdown(elem_id="fs-status")
         result = gr.Markdown(elem_id="fs-result")
         with gr.Row():
@@ -81,4 +84,6 @@ def build(data_fields: dict) -> dict:
     start.click(handler, inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
     sweep.click(sweep_handler, inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
+    estimate.click(estimate_handler("fewshot"), inputs_kwargs={**widgets, **data_fields}, outputs=status, **LIGHT,
+                   **PRIVATE)
     return widgets

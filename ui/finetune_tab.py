@@ -11,9 +11,11 @@ from finetune.config import PRESETS, FinetuneConfig
 from . import workers
 from .common import (
     HEAVY,
+    LIGHT,
     PRIVATE,
     app_defaults,
     config_widgets,
+    estimate_handler,
     plot_rows,
     selected_data,
     session_key,
@@ -33,6 +35,7 @@ def build(data_fields: dict) -> dict:
         with gr.Row():
             start = gr.Button("Start fine-tuning", variant="primary", elem_id="ft-start")
             stop = gr.Button("Stop", variant="stop", elem_id="ft-stop")
+            estimate = gr.Button("Estimate", elem_id="ft-estimate")
         status = gr.Markdown(elem_id="ft-status")
         with gr.Row():
             loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss", height=260)
@@ -60,4 +63,6 @@ def build(data_fields: dict) -> dict:
     start.click(handler, inputs_kwargs={**widgets, **data_fields},
                 outputs=[status, result, loss_plot, acc_plot, cm, download], **HEAVY, **PRIVATE)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
+    estimate.click(estimate_handler("finetune"), inputs_kwargs={**widgets, **data_fields}, outputs=status, **LIGHT,
+                   **PRIVATE)
     return widgets

@@ -14,6 +14,7 @@ from .common import (
     PRIVATE,
     app_defaults,
     config_widgets,
+    estimate_handler,
     selected_data,
     session_key,
     split_data,
@@ -32,6 +33,7 @@ def build(data_fields: dict) -> dict:
         with gr.Row():
             start = gr.Button("Run RAG", variant="primary", elem_id="rag-start")
             stop = gr.Button("Stop", variant="stop")
+            estimate = gr.Button("Estimate", elem_id="rag-estimate")
         status = gr.Markdown(elem_id="rag-status")
         result = gr.Markdown(elem_id="rag-result")
         cm = gr.Plot(label="Confusion matrix")
@@ -62,4 +64,6 @@ def build(data_fields: dict) -> dict:
     look.click(show, inputs=[query, widgets["embedder"]], inputs_kwargs=data_fields, outputs=neighbours, **LIGHT,
                **PRIVATE)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
+    estimate.click(estimate_handler("rag"), inputs_kwargs={**widgets, **data_fields}, outputs=status, **LIGHT,
+                   **PRIVATE)
     return widgets
