@@ -10,17 +10,25 @@ from .device import distributed_env
 from .errors import UserError
 from .runs import RunRecord, RunStore
 
-# method -> the module of its entry point `run(config, data, *, on_event, stop, store) -> RunRecord`.
-# Each method's package exports only its torch-free `Config`; the entry module loads the heavy libraries.
-ENTRY_MODULES = {"finetune": "finetune.train", "fewshot": "fewshot.run", "rag": "rag.run"}
-METHODS = tuple(ENTRY_MODULES)
+# method -> (its torch-free config class, the module of its entry point
+# `run(config, data, *, on_event, stop, store) -> RunRecord`, which loads the heavy libraries).
+REGISTRY = {
+    "finetune": ("finetune.config:FinetuneConfig", "finetune.train"),
+    "fewshot": ("fewshot.config:FewshotConfig", "fewshot.run"),
+    "rag": ("rag.config:RagConfig", "rag.run"),
+    "baseline": ("peers.config:BaselineConfig", "peers.baseline"),  # TF-IDF + logistic regression
+    "setfit": ("peers.config:SetfitConfig", "peers.setfit_run"),  # SetFit on a small sentence encoder
+}
+ENTRY_MODULES = {method: entry for method, (_, entry) in REGISTRY.items()}
+METHODS = tuple(REGISTRY)
 
 
 def config_class(method: str):
     """The method's config dataclass (imports no torch, transformers or faiss)."""
-    if method not in ENTRY_MODULES:
+    if method not in REGISTRY:
         raise UserError(f"unknown method '{method}'. Methods: {', '.join(METHODS)}.")
-    return importlib.import_module(method).Config
+    module, name = REGISTRY[method][0].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def make_config(method: str, values: dict):
@@ -109,6 +117,9 @@ def summary_json(record: RunRecord) -> dict:
     if record.error:
         out["error"] = record.error
     out.update(record.diagnostics.get("summary", {}))
+    if record.method in ("baseline", "setfit"):
+        out.update(train_seconds=t.get("train_seconds", t.get("fit_seconds")), trainable_params=record.trainable_params,
+                   total_params=record.total_params)
     if record.method == "finetune":
         fit = d.get("fit", {})
         out.update(train_seconds=t.get("train_seconds"), tweets_per_second=t.get("tweets_per_second"),

@@ -22,8 +22,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-ACT_PER_HIDDEN = 16  # stored tensors per layer of hidden width: norms, q/k/v/o in and out, residuals, MLP input
+# Activations kept for the backward pass, in values per token and layer. Calibrated on this CPU from the
+# difference between batch 16 and 64 of the bundled 135M model (bench/RESULTS.md: the first guess, 16 per
+# hidden unit, came out at half the measured cost); held-out batch sizes check it.
+ACT_PER_HIDDEN = 30  # norms, q/k/v/o inputs and outputs, residuals, rotary copies, MLP input, softmax output
 ACT_PER_FF = 3  # the MLP's up/gate projections and the activation's output
+LORA_ACT_PER_TARGET = 3  # LoRA's input dropout keeps a copy (and mask) of each adapted projection's input
+TRAINING_LIBRARIES_BYTES = 275 * 2**20  # Trainer, peft, evaluate: imported by a process's first run (measured)
 CPU_FLOPS = 60e9  # sustained fp32 training FLOP/s of a 135M model on this project's 2-core CPU (bench/RESULTS.md)
 # Datasheet dense half-precision peaks (FLOP/s); the Trainer path is assumed to sustain GPU_EFFICIENCY of it.
 GPU_PEAKS = {"T4": 65e12, "L4": 121e12, "A10": 125e12, "A100": 312e12, "H100": 790e12, "H200": 790e12}
@@ -96,12 +101,17 @@ def lora_params(shape: Shape, r: int, targets: int = 4) -> int:
 
 def finetune_estimate(shape: Shape, *, mode: str, batch_size: int, max_tokens: int, mean_tokens: float,
                       n_train: int, epochs: float, lora_r: int, activation_bytes: int, baseline_bytes: float,
-                      gpu_name: str | None = None, device_bytes: float | None = None) -> Estimate:
-    trainable = shape.params if mode == "full" else lora_params(shape, lora_r)
+                      gpu_name: str | None = None, device_bytes: float | None = None, lora_targets: int = 4,
+                      libraries_loaded: bool = True) -> Estimate:
+    trainable = shape.params if mode == "full" else lora_params(shape, lora_r, lora_targets)
     tokens = min(max_tokens, max(1.0, mean_tokens) * 1.6)  # a length-grouped batch pads to its longest row
     per_layer = ACT_PER_HIDDEN * shape.hidden + ACT_PER_FF * shape.ff + shape.heads * tokens
+    if mode == "lora":
+        per_layer += LORA_ACT_PER_TARGET * lora_targets * shape.hidden
     parts = {
         "baseline": baseline_bytes,
+        # On a CPU the process's resident memory also grows by the training stack's first import.
+        "libraries": 0 if gpu_name or libraries_loaded else TRAINING_LIBRARIES_BYTES,
         "weights": shape.params * 4,
         "reference_lm": shape.params * 4,
         "gradients_and_optimizer": trainable * 12,

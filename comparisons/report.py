@@ -15,6 +15,8 @@ import pandas as pd
 from .data import TweetData, leakage_report, summary
 from .runs import RunRecord, RunStore
 
+LM_METHODS = ("finetune", "fewshot", "rag")  # the language-model methods the peers are weighed against
+
 COLUMNS = ["run_id", "label", "method", "status", "accuracy", "macro_f1", "per_class_f1", "train_seconds",
            "inference_tweets_per_second", "trainable_params", "total_params", "peak_memory_mb",
            "overfitting", "gap_loss", "forgetting", "n_train", "n_eval", "hardware", "precision", "peak_gpu_mb",
@@ -212,6 +214,26 @@ def sweep_points(records: list[RunRecord]) -> pd.DataFrame:
     return pd.DataFrame(points, columns=["shots", "accuracy", "calibration"])
 
 
+def peer_verdicts(records: list[RunRecord]) -> list[str]:
+    """What each language-model method buys over the TF-IDF baseline and over SetFit, in accuracy and time,
+    among finished runs on one eval split with the same number of labelled train tweets."""
+    done = [r for r in records if r.metrics and r.status in ("completed", "stopped")]
+    lines = []
+    for peer_method, name in (("baseline", "the TF-IDF baseline"), ("setfit", "SetFit")):
+        for r in [r for r in done if r.method in LM_METHODS]:
+            peer = next((p for p in done if p.method == peer_method and p.data.get("fingerprint") ==
+                         r.data.get("fingerprint") and p.data.get("n_train") == r.data.get("n_train")), None)
+            if peer is None:
+                continue
+            gap = 100 * (r.metrics["accuracy"] - peer.metrics["accuracy"])
+            cost = (r.timings.get("total_seconds") or 0) / max(peer.timings.get("total_seconds") or 1e-9, 1e-9)
+            word = "buys" if gap > 0 else "loses"
+            lines.append(f"{r.label} {word} {abs(gap):.1f} points over {name} "
+                         f"({r.metrics['accuracy']:.3f} vs {peer.metrics['accuracy']:.3f} on "
+                         f"{r.data.get('n_train')} labelled tweets) at {cost:.0f}x its time.")
+    return lines
+
+
 # ---------------------------------------------------------------- data overview
 
 
@@ -362,5 +384,17 @@ def _inference_line(record: RunRecord) -> list[str]:
     ]
 
 
+def _peer_lines(record: RunRecord) -> list[str]:
+    t, lines = record.timings, _inference_line(record)
+    if "fit_seconds" in t:
+        lines.append(f"- fitted in {t['fit_seconds']:.1f} s on "
+                     f"{record.diagnostics.get('summary', {}).get('features', 0):,} n-gram features")
+    if "train_seconds" in t:
+        lines.append(f"- trained {t.get('steps', 0)} contrastive steps in {t['train_seconds']:.0f} s; encoder "
+                     f"parameters {record.trainable_params:,}")
+    return lines
+
+
 # One formatter per method: the lines after the shared head of `result_markdown`.
-FORMATTERS = {"finetune": _finetune_lines, "fewshot": _fewshot_lines, "rag": _rag_lines}
+FORMATTERS = {"finetune": _finetune_lines, "fewshot": _fewshot_lines, "rag": _rag_lines, "baseline": _peer_lines,
+              "setfit": _peer_lines}

@@ -92,6 +92,10 @@ class RunRecord:
             return f"fewshot {how} {c.get('template', '')}{cal}"
         if self.method == "rag":
             return f"rag {c.get('mode', '')} k={self.resolved.get('k_used', c.get('k'))}"
+        if self.method == "baseline":
+            return f"baseline tf-idf word {c.get('word_ngrams') or '-'} char {c.get('char_ngrams') or '-'}"
+        if self.method == "setfit":
+            return f"setfit {c.get('max_steps')} steps"
         return self.method
 
     def to_dict(self) -> dict:

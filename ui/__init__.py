@@ -9,7 +9,7 @@ import gradio as gr
 from comparisons import service as svc
 from comparisons.device import on_zerogpu
 
-from . import api, compare_tab, data_tab, fewshot_tab, finetune_tab, guide_tab, rag_tab, try_tab, workers
+from . import api, compare_tab, data_tab, fewshot_tab, finetune_tab, guide_tab, peers_tab, rag_tab, try_tab, workers
 from .common import PRIVATE
 
 
@@ -25,6 +25,7 @@ def build_demo() -> gr.Blocks:
             data_fields = data_tab.build()
             widgets = {"finetune": finetune_tab.build(data_fields), "fewshot": fewshot_tab.build(data_fields),
                        "rag": rag_tab.build(data_fields)}
+            widgets.update(peers_tab.build(data_fields))
             view, compare_outputs = compare_tab.build(data_fields)
             try_tab.build(data_fields)
             guide_tab.build()

@@ -88,7 +88,8 @@ def classify(text: str, request: gr.Request = None) -> dict:
     data, _ = _data(request)
     out = svc.try_it(text, data, svc.runs_store())
     table = out["table"] if isinstance(out["table"], pd.DataFrame) else pd.DataFrame(out["table"])
-    return {"answers": table.to_dict("records"), "neighbours": out["neighbours"], "prompt": out["prompt"]}
+    return {"answers": table.to_dict("records"), "neighbours": out["neighbours"], "prompt": out["prompt"],
+            "setfit_neighbours": out["setfit_neighbours"]}
 
 
 def run_all(request: gr.Request = None) -> dict:
@@ -117,6 +118,8 @@ def register() -> None:
     gr.api(method_endpoint("finetune"), api_name="run_finetune", **HEAVY)
     gr.api(method_endpoint("fewshot"), api_name="run_fewshot", **HEAVY)
     gr.api(method_endpoint("rag"), api_name="run_rag", **HEAVY)
+    gr.api(method_endpoint("baseline"), api_name="run_baseline", **HEAVY)
+    gr.api(method_endpoint("setfit"), api_name="run_setfit", **HEAVY)
     gr.api(user_errors(run_all), api_name="run_all", **HEAVY)
     gr.api(user_errors(compare), api_name="compare", **LIGHT)
     gr.api(stop, api_name="stop", queue=False)

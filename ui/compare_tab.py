@@ -28,6 +28,7 @@ def build(data_fields: dict):
             fp = gr.Dropdown([], label="Eval split (fingerprint)", allow_custom_value=True)
         status = gr.Markdown(elem_id="compare-status")
         table = gr.Dataframe(label="Runs", wrap=True, elem_id="compare-table")
+        verdicts = gr.Markdown(elem_id="compare-verdicts")
         bars = gr.BarPlot(x="run", y="value", color="metric", title="Accuracy and macro-F1", height=340,
                           x_label_angle=-30, y_lim=[0, 1])
         gallery = gr.Gallery(label="Confusion matrices", columns=3, height=320)
@@ -39,14 +40,15 @@ def build(data_fields: dict):
             with gr.Row():
                 delete_id = gr.Textbox(label="Run id to delete")
                 delete = gr.Button("Delete run", variant="stop")
-    outputs = [table, bars, gallery, fp, all_runs]
+    outputs = [table, bars, gallery, fp, all_runs, verdicts]
 
     def view(fingerprint=None):
         store = svc.runs_store()
         t, b, figs, chosen, fps = report.compare_view(store, fingerprint or None)
         images = [report.figure_png(f, Path(tempfile.mkdtemp(prefix="tpr-cm-"))) for f in figs]
+        lines = report.peer_verdicts(report.comparable(store.list(), chosen)[0])
         return {table: t, bars: plot_rows(b), gallery: images, fp: gr.update(choices=fps, value=chosen),
-                all_runs: report.runs_table(store)}
+                all_runs: report.runs_table(store), verdicts: "\n".join(f"- {v}" for v in lines)}
 
     @user_errors
     def do_delete(run_id, fingerprint):

@@ -18,20 +18,22 @@ def build(data_fields: dict) -> None:
             go = gr.Button("Classify", variant="primary", scale=1, elem_id="try-go")
         answers = gr.Dataframe(label="Label and probabilities per method", elem_id="try-table")
         neighbours = gr.Dataframe(label="RAG: nearest train tweets", wrap=True)
+        setfit_neighbours = gr.Dataframe(label="SetFit: nearest train tweets in its fine-tuned space", wrap=True)
         prompt = gr.Textbox(label="Few-shot prompt used", lines=8)
 
     @user_errors
     def classify_tweet(text: str, request: gr.Request = None, **data_values):
         selected_data(data_values, request)
         out = workers.try_it(text, data_values)
-        return {answers: out["table"], neighbours: pd.DataFrame(out["neighbours"]), prompt: out["prompt"]}
+        return {answers: out["table"], neighbours: pd.DataFrame(out["neighbours"]), prompt: out["prompt"],
+                setfit_neighbours: pd.DataFrame(out["setfit_neighbours"])}
 
     for trigger in (go.click, text.submit):
         trigger(
             classify_tweet,
             inputs=[text],
             inputs_kwargs=data_fields,
-            outputs=[answers, neighbours, prompt],
+            outputs=[answers, neighbours, prompt, setfit_neighbours],
             **LIGHT,
             **PRIVATE,
         )

@@ -90,7 +90,8 @@ def run_job(kind: str, method: str, settings: dict, data_fields: dict, key: str)
 @gpu(duration=LOOKUP_SECONDS)
 def try_it(text: str, data_fields: dict) -> dict:
     out = svc.try_it(text, _data(data_fields), svc.runs_store())
-    return {"table": out["table"], "neighbours": out["neighbours"], "prompt": out["prompt"]}
+    return {"table": out["table"], "neighbours": out["neighbours"], "prompt": out["prompt"],
+            "setfit_neighbours": out["setfit_neighbours"]}
 
 
 @gpu(duration=LOOKUP_SECONDS)

@@ -6,7 +6,8 @@ import pytest
 from bench.serve import serve_app
 
 pytestmark = pytest.mark.e2e
-ENDPOINTS = {"/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag", "/run_all", "/compare", "/stop"}
+ENDPOINTS = {"/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag", "/run_baseline", "/run_setfit",
+             "/run_all", "/compare", "/stop"}
 
 
 def test_named_endpoints_with_keywords_use_the_clients_selection(tmp_path):
