@@ -132,3 +132,22 @@ def test_setfit_refuses_an_embedder_that_is_not_a_sentence_encoder(tiny_gpt2):
 
     with pytest.raises(UserError, match="is not a sentence encoder"):
         run(SetfitConfig(embedder=tiny_gpt2, max_steps=5), planted())
+
+
+def test_run_all_has_the_baseline_and_says_why_setfit_is_left_out_on_a_cpu(tmp_path):
+    from comparisons.api import make_config, run_method
+
+    cpu, gpu = svc.run_all_plan(gpu=False), svc.run_all_plan(gpu=True)
+    assert "baseline" in [m for m, _, _ in cpu] and "setfit" not in [m for m, _, _ in cpu]
+    assert "setfit" in [m for m, _, _ in gpu]
+    data, store = planted(), RunStore(tmp_path)
+    peer = run_method("baseline", make_config("baseline", {}), data, store=store)
+    from rag.embed import register_embedder
+    from tests.stand_in import HashEmbedder
+
+    register_embedder("test-hash", HashEmbedder)
+    lm = run_method("rag", make_config("rag", {"embedder": "test-hash", "k": 3}), data, store=store)
+    summary = svc.run_all_summary([lm, peer], 12.0)
+    assert "SetFit was left out on this CPU" in summary
+    gap = 100 * (lm.metrics["accuracy"] - peer.metrics["accuracy"])
+    assert f"{abs(gap):.1f} points over the TF-IDF baseline" in summary
