@@ -80,6 +80,45 @@ def stop_run(request: gr.Request = None) -> str:
     return svc.request_stop(session_key(request))
 
 
+def job_handler(kind: str, method: str, shown):
+    """A Start button's handler: the settings and the Data tab's fields arrive by name; the job (a run, a
+    k-sweep, Run all) runs on the device (ui.workers); each RunUpdate becomes component updates via `shown`."""
+    from . import workers
+
+    @user_errors
+    def handler(request: gr.Request = None, progress=gr.Progress(), **values):
+        settings, data_values = split_data(values)
+        selected_data(data_values, request)
+        settings["seed"] = data_values["seed"]
+        workers.check_fits_zerogpu(kind, method, settings, data_values)
+        for u in workers.run_job(kind, method, settings, data_values, session_key(request)):
+            progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}" if u.step else u.progress[1])
+            yield shown(u)
+
+    handler.__name__ = f"{kind}_{method or 'all'}_ui"
+    return handler
+
+
+def method_buttons(prefix: str, start_label: str, *extra: tuple[str, str]) -> list:
+    """Start, Stop and Estimate, and any `extra` (label, id suffix) buttons, in one row; element ids are
+    `<prefix>-start`, `<prefix>-stop`, `<prefix>-estimate`, `<prefix>-<suffix>`."""
+    with gr.Row():
+        buttons = [gr.Button(start_label, variant="primary", elem_id=f"{prefix}-start"),
+                   gr.Button("Stop", variant="stop", elem_id=f"{prefix}-stop"),
+                   gr.Button("Estimate", elem_id=f"{prefix}-estimate")]
+        buttons += [gr.Button(label, elem_id=f"{prefix}-{suffix}") for label, suffix in extra]
+    return buttons
+
+
+def wire_method(method: str, widgets: dict, data_fields: dict, buttons: list, status, outputs: list, shown) -> None:
+    """Start runs the method (heavy queue), Stop stops the visitor's job, Estimate sizes it first."""
+    start, stop, estimate = buttons[:3]
+    inputs = {**widgets, **data_fields}
+    start.click(job_handler("run", method, shown), inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
+    stop.click(stop_run, None, status, queue=False, **PRIVATE)
+    estimate.click(estimate_handler(method), inputs_kwargs=inputs, outputs=status, **LIGHT, **PRIVATE)
+
+
 def estimate_handler(method: str):
     """The Estimate button's handler for a method tab: peak memory and time before the run starts."""
     @user_errors

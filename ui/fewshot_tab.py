@@ -9,21 +9,7 @@ from comparisons import report
 from comparisons import service as svc
 from fewshot.config import MOST_ACCURATE, SWEEP_SHOTS, FewshotConfig
 
-from . import workers
-from .common import (
-    HEAVY,
-    LIGHT,
-    PRIVATE,
-    app_defaults,
-    config_widgets,
-    estimate_handler,
-    plot_rows,
-    selected_data,
-    session_key,
-    split_data,
-    stop_run,
-    user_errors,
-)
+from .common import HEAVY, PRIVATE, app_defaults, config_widgets, job_handler, method_buttons, plot_rows, wire_method
 
 
 def build(data_fields: dict) -> dict:
@@ -34,12 +20,9 @@ def build(data_fields: dict) -> dict:
                     "the model's label bias, measured on content-free inputs (*contextual*) or as the mean prediction "
                     "over the eval tweets themselves (*batch*: no labels, no extra prompts).")
         widgets = config_widgets(FewshotConfig, "fs", app_defaults(FewshotConfig))
-        with gr.Row():
-            start = gr.Button("Run few-shot", variant="primary", elem_id="fs-start")
-            best = gr.Button("Most accurate setting", elem_id="fs-best")
-            sweep = gr.Button(f"k-sweep ({','.join(map(str, SWEEP_SHOTS))})", elem_id="fs-sweep")
-            stop = gr.Button("Stop", variant="stop")
-            estimate = gr.Button("Estimate", elem_id="fs-estimate")
+        buttons = method_buttons("fs", "Run few-shot", ("Most accurate setting", "best"),
+                                 (f"k-sweep ({','.join(map(str, SWEEP_SHOTS))})", "sweep"))
+        best, sweep = buttons[3:]
         status = gr.Markdown(elem_id="fs-status")
         result = gr.Markdown(elem_id="fs-result")
         with gr.Row():
@@ -55,35 +38,15 @@ def build(data_fields: dict) -> dict:
             out[examples] = pd.DataFrame(u.record.diagnostics.get("examples", []))
         return out
 
-    @user_errors
-    def handler(request: gr.Request = None, progress=gr.Progress(), **values):
-        settings, data_values = split_data(values)
-        selected_data(data_values, request)
-        settings["seed"] = data_values["seed"]
-        workers.check_fits_zerogpu("run", "fewshot", settings, data_values)
-        for u in workers.run_job("run", "fewshot", settings, data_values, session_key(request)):
-            progress(u.progress[0], desc=u.progress[1])
-            yield shown(u)
-
-    @user_errors
-    def sweep_handler(request: gr.Request = None, progress=gr.Progress(), **values):
-        settings, data_values = split_data(values)
-        selected_data(data_values, request)
-        settings["seed"] = data_values["seed"]
-        workers.check_fits_zerogpu("sweep", "fewshot", settings, data_values)
-        for u in workers.run_job("sweep", "fewshot", settings, data_values, session_key(request)):
-            progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}")
-            yield {**shown(u), sweep_plot: plot_rows(report.sweep_points(u.records))}
+    def shown_sweep(u: svc.RunUpdate) -> dict:
+        return {**shown(u), sweep_plot: plot_rows(report.sweep_points(u.records))}
 
     def most_accurate():
         return {**{widgets[k]: v for k, v in MOST_ACCURATE.values.items()}, status: MOST_ACCURATE.why}
 
-    inputs = {**widgets, **data_fields}
     outputs = [status, result, cm, examples, sweep_plot]
+    wire_method("fewshot", widgets, data_fields, buttons, status, outputs, shown)
+    sweep.click(job_handler("sweep", "fewshot", shown_sweep), inputs_kwargs={**widgets, **data_fields},
+                outputs=outputs, **HEAVY, **PRIVATE)
     best.click(most_accurate, None, [*(widgets[k] for k in MOST_ACCURATE.values), status], queue=False, **PRIVATE)
-    start.click(handler, inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
-    sweep.click(sweep_handler, inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
-    stop.click(stop_run, None, status, queue=False, **PRIVATE)
-    estimate.click(estimate_handler("fewshot"), inputs_kwargs={**widgets, **data_fields}, outputs=status, **LIGHT,
-                   **PRIVATE)
     return widgets
