@@ -21,15 +21,15 @@ from comparisons import service as svc
 from comparisons.api import config_class
 from comparisons.config import kind_of, optional
 
+from . import workers
 from .common import HEAVY, LIGHT, app_defaults, session_key, user_errors
 
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 API_SOURCES = {"hub": svc.SOURCE_HUB, "sample": svc.SOURCE_SAMPLE}
 
 
-def _data(request) -> tuple:
-    selection = svc.current_selection(session_key(request))
-    return svc.load_selection(selection), selection
+def _selection(request):
+    return svc.current_selection(session_key(request))
 
 
 def method_endpoint(method: str):
@@ -53,10 +53,11 @@ def method_endpoint(method: str):
         bound.apply_defaults()
         values = dict(bound.arguments)
         request = values.pop("request")
-        data, selection = _data(request)
+        selection = _selection(request)
         values["seed"] = selection.seed
+        workers.check_fits_zerogpu("run", method, values, selection)
         last = None
-        for last in svc.stream_run(method, values, data, svc.session(session_key(request)).stop):
+        for last in workers.run_job("run", method, values, selection, session_key(request)):
             pass
         return svc.record_summary(last.record, last.error)
 
@@ -85,8 +86,7 @@ def load_data(source: str = "hub", text_column: str = "", label_column: str = ""
 
 def classify(text: str, request: gr.Request = None) -> dict:
     """Every method with a finished run on your selection's eval split labels one text."""
-    data, _ = _data(request)
-    out = svc.try_it(text, data, svc.runs_store())
+    out = workers.try_it(text, _selection(request))
     table = out["table"] if isinstance(out["table"], pd.DataFrame) else pd.DataFrame(out["table"])
     return {"answers": table.to_dict("records"), "neighbours": out["neighbours"], "prompt": out["prompt"],
             "setfit_neighbours": out["setfit_neighbours"]}
@@ -94,9 +94,10 @@ def classify(text: str, request: gr.Request = None) -> dict:
 
 def run_all(request: gr.Request = None) -> dict:
     """Run all (LoRA, full, few-shot balanced and retrieved, RAG) on your selection, one after another."""
-    data, selection = _data(request)
+    selection = _selection(request)
+    workers.check_fits_zerogpu("all", "", {}, selection)
     records = []
-    for u in svc.stream_run_all(data, svc.session(session_key(request)).stop, seed=selection.seed):
+    for u in workers.run_job("all", "", {}, selection, session_key(request)):
         records = u.records
     return {"runs": [svc.record_summary(r) for r in records]}
 

@@ -30,8 +30,10 @@ def gpu(duration):
     return wrap
 
 
-def _data(data_fields: dict):
-    return svc.load_selection(svc.selection_from_ui(**data_fields))
+def _data(source):
+    """The TweetData of the Data tab's fields (a dict) or of an API client's Selection."""
+    selection = svc.selection_from_ui(**source) if isinstance(source, dict) else source
+    return svc.load_selection(selection)
 
 
 def job_seconds(kind: str, method: str, settings: dict, data_fields: dict) -> float | None:
@@ -76,13 +78,15 @@ def check_fits_zerogpu(kind: str, method: str, settings: dict, data_fields: dict
 
 @gpu(duration=zerogpu_duration)
 def run_job(kind: str, method: str, settings: dict, data_fields: dict, key: str):
-    """Stream a run ("run"), a k-sweep ("sweep") or Run all ("all") as RunUpdates."""
+    """Stream a run ("run"), a k-sweep ("sweep") or Run all ("all") as RunUpdates, on the Data tab's fields
+    (a dict) or an API client's Selection."""
     data = _data(data_fields)
     stop = svc.session(key).stop
     if kind == "sweep":
         yield from svc.stream_sweep(settings, data, stop)
     elif kind == "all":
-        yield from svc.stream_run_all(data, stop, seed=data_fields.get("seed"))
+        seed = data_fields.get("seed") if isinstance(data_fields, dict) else data_fields.seed
+        yield from svc.stream_run_all(data, stop, seed=seed)
     else:
         yield from svc.stream_run(method, settings, data, stop)
 
