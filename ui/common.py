@@ -1,5 +1,5 @@
 """What every tab shares: widgets built from a config's fields, the data selection read by name, the
-UserError -> gr.Error turn, the ZeroGPU decorator and the heavy queue."""
+UserError -> gr.Error turn, the Start/Stop/Estimate wiring of a method, and the queues."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ LIGHT = dict(concurrency_id="light", concurrency_limit=4)
 PRIVATE = dict(api_visibility="private")  # the UI's own events; the public API is ui/api.py
 # The Data tab's fields, passed by name to every handler that needs the selection.
 DATA_KEYS = ("source", "upload", "text_column", "label_column", "train_size", "eval_size", "seed", "drop_leaked")
+
 
 def session_key(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "default"
