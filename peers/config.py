@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import ConfigBase, Preset, setting
+from comparisons.config import ConfigBase, setting
 from comparisons.errors import UserError
 from comparisons.models import EMBEDDER_CHOICES
 
@@ -58,11 +58,3 @@ class SetfitConfig(ConfigBase):
     num_iterations: int = setting(20, "pairs generated per train tweet (SetFit's sampling)", low=1, high=1000)
     max_length: int = setting(64, "tokens per tweet for the encoder", low=8, high=512)
     seed: int = setting(42, "seed of the data subsets and of SetFit's pair sampling", place="data")
-
-
-BASELINE_PRESETS = {}
-SETFIT_PRESETS = {
-    "run_all_cpu": Preset("run_all_cpu", {"max_steps": 40},
-                          "Run all on a CPU: 40 contrastive steps (about a minute on 2 cores) instead of 250; "
-                          "underfit by design, and said so."),
-}
