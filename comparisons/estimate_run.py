@@ -50,7 +50,6 @@ def mean_tokens(texts, extra: int = 0) -> float:
 
 def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = None) -> Estimate | None:
     from .device import current_precision
-    from .hub import hub_available
 
     try:
         if method == "finetune":
@@ -84,8 +83,6 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
         if method == "rag":
             from .models import resolve_embedder
 
-            if config.embedder not in ("auto",) and not hub_available() and "/" in config.embedder:
-                return None
             resolved = resolve_embedder(config.embedder)
             shape = _shape(resolved.path)
             if shape is None:
@@ -108,7 +105,7 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
             if shape is None:
                 return None
             gpu, room, held = _device(gpu_name)
-            pair_tokens = 2 * min(config.max_length, mean_tokens(data.train.texts, extra=2) * 1.6)
+            pair_tokens = 2 * min(config.max_length, mean_tokens(data.train.texts, extra=2))  # a pair: two texts
             train = finetune_estimate(shape, mode="full", batch_size=config.batch_size, max_tokens=config.max_length,
                                       mean_tokens=pair_tokens, n_train=config.max_steps * config.batch_size, epochs=1,
                                       lora_r=1, activation_bytes=4 if gpu is None else 2, baseline_bytes=held,
