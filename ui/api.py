@@ -74,7 +74,7 @@ def load_data(source: str = "hub", text_column: str = "", label_column: str = ""
     'sample'; sizes a number or 'all'. Returns the overview and summary."""
     if source not in API_SOURCES:
         raise svc.UserError(f"source must be one of {', '.join(API_SOURCES)} (uploads go through the app's Data "
-                            "tab), got {source!r}.")
+                            f"tab), got {source!r}.")
     selection = svc.selection_from_ui(API_SOURCES[source], None, text_column, label_column, train_size, eval_size,
                                       seed, drop_leaked)
     data = svc.load_selection(selection)

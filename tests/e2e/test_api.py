@@ -31,6 +31,8 @@ def test_named_endpoints_with_keywords_use_the_clients_selection(tmp_path):
 
         with pytest.raises(Exception, match="mode must be one of knn, prompt, linear"):
             client.predict(mode="tree", api_name="/run_rag")
+        with pytest.raises(Exception, match="source must be one of hub, sample .* got '/etc/passwd'"):
+            client.predict(source="/etc/passwd", api_name="/load_data")  # a server path is never a data source
         with pytest.raises(Exception, match="type a tweet first"):
             client.predict("   ", api_name="/classify")
         # Another visitor has their own selection: the app's default (1,000 / 300, capped at the sample).
