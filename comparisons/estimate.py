@@ -78,11 +78,6 @@ class Estimate:
     def to_dict(self) -> dict:
         return {**asdict(self), "memory_mb": round(self.memory_bytes / 2**20), "fits": self.fits}
 
-    def text(self) -> str:
-        room = f" of {self.device_bytes / 2**30:.1f} GB" if self.device_bytes else ""
-        minutes = f"{self.seconds / 60:.1f} min" if self.seconds >= 90 else f"{self.seconds:.0f} s"
-        return f"Estimate: peak memory {self.memory_bytes / 2**30:.2f} GB{room}, about {minutes}."
-
 
 def device_rate(gpu_name: str | None) -> tuple[float, str]:
     """Sustained FLOP/s assumed for a device, and where the figure comes from."""

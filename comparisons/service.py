@@ -430,11 +430,14 @@ def _try_peers(records, text: str, data: TweetData, add, out: dict, k_neighbours
     """The newest baseline run (refitted on the selection in seconds, kept warm) and the newest SetFit run
     (its saved encoder and head), with SetFit's nearest train tweets in its own fine-tuned space."""
     baseline = next((r for r in records if r.method == "baseline"), None)
-    if baseline is not None:
-        from peers.baseline import fitted
+    if baseline is not None:  # refitted on the selection (seconds), then kept warm with the other classifiers
+        from peers.baseline import build
         from peers.config import BaselineConfig
 
-        pipeline = fitted(BaselineConfig.from_dict(baseline.config), data)
+        config = BaselineConfig.from_dict(baseline.config)
+        key = ("baseline", data.train_fingerprint, tuple(sorted(config.to_dict().items())))
+        pipeline = _CLASSIFIERS.get_or_create(key, lambda: build(config).fit(list(data.train.texts),
+                                                                            np.asarray(data.train.labels)))
         probs = np.zeros(data.n_labels)
         probs[pipeline.named_steps["clf"].classes_] = pipeline.predict_proba([text])[0]
         add(baseline.label, probs)

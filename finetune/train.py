@@ -18,7 +18,7 @@ import torch
 from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
 from comparisons.data import TweetData
-from comparisons.device import Precision, apply_matmul_policy, current_precision, set_rank_device
+from comparisons.device import Precision, apply_matmul_policy, current_precision, distributed_env, set_rank_device
 from comparisons.errors import UserError
 from comparisons.metrics import trainer_metrics
 from comparisons.models import ResolvedModel, count_parameters, load_causal_lm, load_classifier, resolve_lm
@@ -91,11 +91,11 @@ def apply_lora(model, config: FinetuneConfig):
 
 
 def _distributed() -> tuple[int, int]:
+    """(rank, world size): from the process group once it exists, else from torchrun's environment."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    import os
-
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    rank, _, world = distributed_env()
+    return rank, world
 
 
 def _training_args(config: FinetuneConfig, out_dir: Path, n_train: int, precision: Precision) -> TrainingArguments:

@@ -63,14 +63,3 @@ def run(config: BaselineConfig, data: TweetData, *, on_event=None, stop: threadi
         emit({"event": "done", "accuracy": record.metrics["accuracy"], "macro_f1": record.metrics["macro_f1"]})
     return record
 
-
-_FITTED: dict = {}
-
-
-def fitted(config: BaselineConfig, data: TweetData):
-    """A pipeline fitted on the selection's train split, kept warm for Try it (refitting takes seconds)."""
-    key = (data.train_fingerprint, tuple(sorted(config.to_dict().items())))
-    if key not in _FITTED:
-        _FITTED.clear()  # one at a time: a large vocabulary is tens of MB
-        _FITTED[key] = build(config).fit(list(data.train.texts), np.asarray(data.train.labels))
-    return _FITTED[key]

@@ -14,7 +14,6 @@ import dataclasses
 import inspect
 
 import gradio as gr
-import pandas as pd
 
 from comparisons import report
 from comparisons import service as svc
@@ -87,8 +86,7 @@ def load_data(source: str = "hub", text_column: str = "", label_column: str = ""
 def classify(text: str, request: gr.Request = None) -> dict:
     """Every method with a finished run on your selection's eval split labels one text."""
     out = workers.try_it(text, _selection(request))
-    table = out["table"] if isinstance(out["table"], pd.DataFrame) else pd.DataFrame(out["table"])
-    return {"answers": table.to_dict("records"), "neighbours": out["neighbours"], "prompt": out["prompt"],
+    return {"answers": out["table"].to_dict("records"), "neighbours": out["neighbours"], "prompt": out["prompt"],
             "setfit_neighbours": out["setfit_neighbours"]}
 
 
