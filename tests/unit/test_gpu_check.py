@@ -29,5 +29,5 @@ def test_gpu_check_smoke_runs_every_section(tmp_path):
     assert sections["lora"]["adapter_disabled_equals_base"] is True
     assert sections["onnx"]["min_cosine_vs_torch"] > 0.999
     assert sections["speed"]["seed_recipe"]["tweets_per_second"] > 0 and sections["speed"]["fp32"]["tweets_per_second"]
-    assert all(r["ratio"] for r in sections["estimate"]["rows"])
+    assert all(0.7 <= r["ratio"] <= 1.3 for r in sections["estimate"]["rows"])  # the issue's ±30 %
     assert "skipped" in sections["tests"]["summary"]  # no CUDA here: the gpu tests are collected and skipped
