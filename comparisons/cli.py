@@ -1,4 +1,4 @@
-"""python -m comparisons {data,run,compare}: the command line.
+"""python -m comparisons {data,run,study,compare}: the command line.
 
 Progress goes to stderr; `--json` prints one JSON object on stdout. A mistake the user can fix
 prints one line `error: ...` and exits with status 2, without a traceback.
@@ -96,9 +96,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", default=None, help="fewshot: comma-separated shot counts, e.g. 0,1,2,4,8,16")
     add_method_flags(p.add_argument_group("method options (each method takes its own; built from the configs)"))
 
+    p = sub.add_parser("study", help="a grid of runs (axes x methods x seeds) with intervals and crossovers",
+                       description="e.g. study --axis train_size=32,128,512 --methods lora,fewshot:balanced,rag:knn,"
+                                   "rag:linear --seeds 3 --eval-size 300 --json")
+    _add_data_args(p)
+    p.add_argument("--preset", default=None, help="a named study: cpu (bundled models, 2 cores, ~20 min) or gpu; "
+                                                  "flags given beside it override it")
+    p.add_argument("--spec", default=None, help="a study file (JSON or YAML) with methods, axis, axis2, seeds, "
+                                                "eval_size, settings, ...")
+    p.add_argument("--methods", default=None, help="comma-separated: lora, full, fewshot:balanced|retrieved|random, "
+                                                   "rag:knn|linear|prompt, baseline, setfit (or method:choice)")
+    p.add_argument("--axis", default=None, help="field=v1,v2,...: train_size, or any setting (lr, epochs, lora_r, "
+                                                "batch_size, shots, k, ...)")
+    p.add_argument("--axis2", default=None, help="a second axis: a heatmap per method")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per cell (default 3); each redraws the train subset")
+    p.add_argument("--eval-size", default=None, help="eval tweets, fixed for every cell (default 300; or 'all')")
+    p.add_argument("--train-size", default=None, help="train tweets when train_size is not an axis (default 1000)")
+    p.add_argument("--metric", default=None, choices=["accuracy", "macro_f1"])
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="a setting for every method that has it, e.g. --set epochs=2 (repeatable)")
+    p.add_argument("--name", default=None)
+    p.add_argument("--resume", default=None, metavar="STUDY_ID", help="run a study's unfinished cells")
+    p.add_argument("--list", action="store_true", help="list the studies and exit")
+    p.add_argument("--dry-run", action="store_true", help="check the study, print its cells and estimated time")
+    p.add_argument("--png", default=None, help="write the chart here")
+    p.add_argument("--runs-dir", default=None, help="where records go (default: $TPR_RUNS_DIR, else ./runs)")
+
     p = sub.add_parser("compare", help="runs side by side")
     p.add_argument("--runs-dir", default=None, help="where records are (default: $TPR_RUNS_DIR, else ./runs)")
     p.add_argument("--fingerprint", default=None, help="only runs on this eval split (default: the newest run's)")
+    p.add_argument("--paired", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
+                   help="a paired test of two runs on the same eval split (bootstrap interval and McNemar)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--markdown", action="store_true")
@@ -188,12 +216,111 @@ def cmd_run(args) -> dict:
     return out
 
 
+def _study_spec(args):
+    """The spec from --preset, then --spec, then the flags (each over the one before); checked by run_study."""
+    from .study import STUDY_PRESETS, StudySpec, load_spec
+
+    d: dict = {}
+    if args.preset:
+        if args.preset not in STUDY_PRESETS:
+            raise UserError(f"unknown study preset '{args.preset}'. Presets: {', '.join(STUDY_PRESETS)}.")
+        d.update(json.loads(json.dumps(STUDY_PRESETS[args.preset].spec)))
+    if args.spec:
+        d.update(load_spec(args.spec))
+    flags = {"methods": args.methods, "axis": args.axis, "axis2": args.axis2, "seeds": args.seeds,
+             "eval_size": args.eval_size, "train_size": args.train_size, "metric": args.metric, "name": args.name,
+             "data": args.data, "text_column": args.text_column, "label_column": args.label_column}
+    d.update({k: v for k, v in flags.items() if v is not None})
+    if args.test_size != 0.2:
+        d["test_size"] = args.test_size
+    if args.drop_leaked:
+        d["drop_leaked"] = True
+    if args.seed != 42:
+        d["seed"] = args.seed
+    if isinstance(d.get("methods"), str):
+        d["methods"] = [m.strip() for m in d["methods"].split(",") if m.strip()]
+    extra = {}
+    for item in args.set:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"--set {item!r}: write it as FIELD=VALUE, e.g. --set epochs=2.")
+        extra[name.strip()] = value.strip()
+    d["settings"] = {**(d.get("settings") or {}), **extra}
+    if not d.get("methods"):
+        raise UserError("name the methods (--methods lora,rag:knn,...), a --spec file or a --preset.")
+    if not d.get("axis"):
+        raise UserError("name an axis (--axis train_size=32,128,512), a --spec file or a --preset.")
+    return StudySpec.from_dict(d)
+
+
+def cmd_study(args) -> dict | None:
+    from . import study_report
+    from .runs import RunStore
+    from .study import StudyStore, estimate_seconds, finished_cells, load_full, plan, run_study
+
+    runs = RunStore(args.runs_dir or settings().runs_dir)
+    store = StudyStore(runs)
+    if args.list:
+        studies = [{"study_id": s.study_id, "status": s.status, "done": len(s.cells), "cells": s.n_cells,
+                    "label": s.label} for s in store.list()]
+        if not args.json:
+            for s in studies:
+                print(f"{s['study_id']}  {s['status']:<11} {s['done']}/{s['cells']}  {s['label']}")
+        return {"studies": studies}
+    done: dict = {}
+    if args.resume:
+        study = store.load(args.resume)
+        from .study import StudySpec
+
+        spec = StudySpec.from_dict(study.spec)
+        done = finished_cells(store, study)
+    else:
+        spec = _study_spec(args)
+    full = load_full(spec)
+    cells = plan(spec, full)  # a bad spec stops here: nothing has run
+    for n in full.notices:
+        _print_err(f"note: {n}")
+    seconds = estimate_seconds(spec, full, cells, skip=set(done))
+    todo = [c for c in cells if c.key not in done]
+    _print_err(f"study: {len(cells)} cells, {len(todo)} to run; estimated "
+               + ("(unknown)" if seconds is None else f"{seconds / 60:.1f} min") + " on this device")
+    if args.dry_run:
+        return {"cells": [c.key for c in cells], "to_run": [c.key for c in todo], "estimated_seconds": seconds}
+
+    def progress(e):
+        if e.get("event") == "cell" and not e.get("skipped"):
+            _print_err(f"[cell {e['index'] + 1}/{e['total']}] {e['cell']}")
+        elif e.get("event") == "end":
+            _print_err(f"[cell {e['index'] + 1}/{e['total']}] {e['status']} {e.get('run_id', '')}")
+
+    runs.mark_interrupted()
+    study = run_study(None if args.resume else spec, runs=runs, resume=args.resume, full=full,
+                      on_event=None if args.json else progress)
+    v = study_report.view(store, study, len(full.train))
+    if args.png:
+        v["figure"].savefig(args.png)
+    if not args.json:
+        print(f"study {study.study_id}: {study.status}")
+        print(study_report.display_table(v["table"], spec).to_string(index=False))
+        for line in v["findings"]:
+            print(f"- {line.replace('**', '')}")
+    return study_report.to_json(study, v["table"], v["cells"], len(full.train))
+
+
 def cmd_compare(args) -> dict | str:
     from .report import comparison_rows, to_csv, to_markdown
     from .runs import RunStore
 
     store = RunStore(args.runs_dir or settings().runs_dir)
     store.mark_interrupted()
+    if args.paired:
+        from .stats import paired_records
+
+        test = paired_records(store.load(args.paired[0]), store.load(args.paired[1]))
+        if not args.json:
+            print(test.verdict())
+            return None
+        return test.to_dict()
     rows, fingerprint, fingerprints = comparison_rows(store.list(), args.fingerprint)
     if args.json:
         return {"fingerprint": fingerprint, "fingerprints": fingerprints, "runs": rows}
@@ -214,7 +341,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        out = {"data": cmd_data, "run": cmd_run, "compare": cmd_compare}[args.command](args)
+        out = {"data": cmd_data, "run": cmd_run, "study": cmd_study, "compare": cmd_compare}[args.command](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

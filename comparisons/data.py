@@ -457,10 +457,14 @@ def _stratified_sample(split: Split, n: int | None, n_labels: int, seed: int, wh
     return Split(tuple(split.texts[i] for i in chosen), tuple(split.labels[i] for i in chosen))
 
 
-def subset(data: TweetData, train_size=None, eval_size=None, seed: int = 42) -> TweetData:
-    """Seeded, stratified subsets of both splits (the same rows for the same seed, on any machine)."""
+def subset(data: TweetData, train_size=None, eval_size=None, seed: int = 42, eval_seed: int | None = None) -> TweetData:
+    """Seeded, stratified subsets of both splits (the same rows for the same seed, on any machine). The eval
+    rows come from `eval_seed` (default seed + 1): a study redraws train per seed over one fixed eval split.
+    For one seed a smaller train subset lies inside a larger one (each class's rows are a prefix of one
+    permutation), so a data-size curve adds tweets instead of redrawing them."""
     tr = _stratified_sample(data.train, parse_size(train_size), data.n_labels, seed, "train")
-    te = _stratified_sample(data.test, parse_size(eval_size), data.n_labels, seed + 1, "eval")
+    te = _stratified_sample(data.test, parse_size(eval_size), data.n_labels,
+                            seed + 1 if eval_seed is None else eval_seed, "eval")
     return TweetData(tr, te, list(data.label_names), data.source, list(data.notices), dict(data.dropped_empty))
 
 

@@ -62,7 +62,9 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
             precision = current_precision(config.precision) if gpu_name is None else None
             return finetune_estimate(
                 shape, mode=config.mode, batch_size=config.batch_size, max_tokens=config.max_length,
-                mean_tokens=mean_tokens(data.train.texts, extra=6), n_train=len(data.train), epochs=config.epochs,
+                mean_tokens=mean_tokens(data.train.texts, extra=6), n_train=len(data.train),
+                epochs=max(config.epochs, config.min_steps * config.batch_size * config.grad_accum
+                           / max(1, len(data.train))),
                 lora_r=config.lora_r, activation_bytes=4 if precision and precision.name == "fp32" else 2,
                 baseline_bytes=held, gpu_name=gpu, device_bytes=room,
                 libraries_loaded="transformers.trainer" in sys.modules and "peft" in sys.modules)

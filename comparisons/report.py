@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 
 from .data import TweetData, leakage_report, summary
+from .errors import UserError
 from .runs import RunRecord, RunStore
+from .stats import accuracy_interval, paired_records, wilson
 
 LM_METHODS = ("finetune", "fewshot", "rag")  # the language-model methods the peers are weighed against
 
-COLUMNS = ["run_id", "label", "method", "status", "accuracy", "macro_f1", "per_class_f1", "train_seconds",
+COLUMNS = ["run_id", "label", "method", "status", "accuracy", "accuracy_low", "accuracy_high", "macro_f1",
+           "per_class_f1", "train_seconds",
            "inference_tweets_per_second", "trainable_params", "total_params", "peak_memory_mb",
            "overfitting", "gap_loss", "forgetting", "n_train", "n_eval", "hardware", "precision", "peak_gpu_mb",
            "peak_rss_mb", "estimate_mb", "estimate_seconds"]
@@ -27,9 +30,11 @@ def row(record: RunRecord) -> dict:
     m, t, d = record.metrics, record.timings, record.diagnostics
     fit, forget = d.get("fit", {}), d.get("forgetting", {})
     per_class = m.get("per_class", {})
+    ci = accuracy_interval(record) or (None, None)
     return {
         "run_id": record.run_id, "label": record.label, "method": record.method, "status": record.status,
-        "accuracy": _r(m.get("accuracy")), "macro_f1": _r(m.get("macro_f1")),
+        "accuracy": _r(m.get("accuracy")), "accuracy_low": _r(ci[0]), "accuracy_high": _r(ci[1]),
+        "macro_f1": _r(m.get("macro_f1")),
         "per_class_f1": " ".join(f"{k}:{v['f1']:.3f}" for k, v in per_class.items()),
         "train_seconds": _r(t.get("train_seconds", t.get("fit_seconds")), 1),
         "inference_tweets_per_second": _r(t.get("inference_tweets_per_second"), 1),
@@ -82,7 +87,10 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def to_markdown(rows: list[dict], fingerprint: str | None = None) -> str:
-    cols = ["label", "status", "accuracy", "macro_f1", "train_seconds", "inference_tweets_per_second",
+    rows = [{**r, "accuracy 95% CI": "" if r.get("accuracy_low") is None else
+             f"{r['accuracy_low']:.3f}–{r['accuracy_high']:.3f}"} for r in rows]
+    cols = ["label", "status", "accuracy", "accuracy 95% CI", "macro_f1", "train_seconds",
+            "inference_tweets_per_second",
             "trainable_params", "peak_memory_mb", "overfitting", "forgetting"]
     lines = [f"Runs on eval split {fingerprint or '-'}", "",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -231,6 +239,62 @@ def peer_verdicts(records: list[RunRecord]) -> list[str]:
             lines.append(f"{r.label} {word} {abs(gap):.1f} points over {name} "
                          f"({r.metrics['accuracy']:.3f} vs {peer.metrics['accuracy']:.3f} on "
                          f"{r.data.get('n_train')} labelled tweets) at {cost:.0f}x its time.")
+    return lines
+
+
+def handicaps(record: RunRecord) -> list[str]:
+    """Why a run may rank below what its method can do: its plan, not the method."""
+    c, t, d = record.config, record.timings, record.diagnostics
+    out = []
+    if record.status == "stopped":
+        out.append("was stopped before it finished")
+    if record.method == "finetune":
+        n_train = max(1, record.data.get("n_train") or 1)
+        seen = (t.get("steps") or 0) * (c.get("batch_size") or 1) * (c.get("grad_accum") or 1)
+        if seen and seen < n_train:
+            out.append(f"trained on {seen / n_train:.2f} of an epoch ({t.get('steps')} steps), less than the default "
+                       "one epoch")
+        if d.get("fit", {}).get("verdict") == "underfitting":
+            out.append("underfit by its own fit verdict")
+    if record.method in ("fewshot", "rag") and d.get("truncated"):
+        out.append(f"{d['truncated']} of its prompts were truncated to fit the model's window")
+    if record.method == "setfit" and (c.get("max_steps") or 250) < 250:
+        out.append(f"trained {c.get('max_steps')} contrastive steps, fewer than the default 250")
+    return out
+
+
+def comparison_verdict(records: list[RunRecord], max_pairs: int = 6) -> list[str]:
+    """The runs on one eval split in words: the winner; its gap to each other run with the paired test (a
+    bootstrap interval and McNemar's exact test); runs handicapped by their plan; whether the data is too
+    small or too easy for the ranking to mean much."""
+    done = [r for r in records if r.metrics and (r.predictions or {}).get("y_pred")]
+    if not done:
+        return []
+    ranked = sorted(done, key=lambda r: r.metrics["accuracy"], reverse=True)
+    top = ranked[0]
+    n = len(top.predictions["y_true"])
+    lo, hi = wilson(round(top.metrics["accuracy"] * n), n)
+    lines = [f"Winner: **{top.label}** [{top.run_id[-6:]}], accuracy {top.metrics['accuracy']:.3f} (95 % CI "
+             f"{lo:.3f}–{hi:.3f})."]
+    for other in ranked[1:max_pairs]:
+        try:
+            lines.append(paired_records(top, other).verdict().replace(top.label, f"{top.label} [{top.run_id[-6:]}]", 1)
+                         .replace(f"− {other.label}", f"− {other.label} [{other.run_id[-6:]}]", 1))
+        except UserError:
+            continue
+    for r in ranked:
+        why = handicaps(r)
+        if why:
+            lines.append(f"Handicapped by its plan: {r.label} [{r.run_id[-6:]}] " + "; ".join(why) + ".")
+    half = (hi - lo) / 2
+    if n < 1000:
+        lines.append(f"Only {n} eval tweets: one run's 95 % interval is about ±{100 * half:.1f} points, so gaps "
+                     "smaller "
+                     "than that are noise unless the paired test says otherwise.")
+    if top.data.get("source") == "sample":
+        lines.append("This is the bundled sample: short tweet-like texts written to be easy, so every method scores "
+                     "high and the ranking says little. Measure on the real tweets (Data tab: the Hub dataset or your "
+                     "file).")
     return lines
 
 

@@ -7,6 +7,7 @@ A method's `run()` wraps its work in `tracked(...)`, which saves the record as `
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import datetime as _dt
 import json
@@ -67,6 +68,7 @@ class RunRecord:
     error: str | None = None
     device: str = "cpu"
     hardware: dict = field(default_factory=dict)  # GPU name and capability, precision, torch and CUDA versions
+    study: dict = field(default_factory=dict)  # {"study_id", "cell"} when the run is a cell of a study
     versions: dict = field(default_factory=dict)
     created_at: str = ""
     finished_at: str | None = None
@@ -138,21 +140,9 @@ class RunStore:
         return d
 
     def save(self, record: RunRecord) -> Path:
-        """Write atomically: a temporary file in the same folder, fsynced, then renamed over."""
         path = self.run_dir(record.run_id) / "record.json"
-        payload = json.dumps(record.to_dict(), indent=1, default=_json_default)
         with self._lock:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(payload)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            write_json_atomic(path, record.to_dict())
         return path
 
     def load(self, run_id: str) -> RunRecord:
@@ -191,6 +181,22 @@ class RunStore:
         if not (d / "record.json").exists():
             raise UserError(f"no run '{run_id}' in {self.root}.")
         shutil.rmtree(d)
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON atomically: a temporary file in the same folder, fsynced, then renamed over."""
+    payload = json.dumps(obj, indent=1, default=_json_default)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".record-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _json_default(o):
@@ -262,13 +268,28 @@ def finish_predictions(record: RunRecord, y_true, probs, label_names, seconds: f
     record.timings["inference_tweets_per_second"] = round(len(y_true) / max(seconds, 1e-9), 2)
 
 
+# The study cell that the runs started in this context belong to (comparisons.study sets it around each cell),
+# so that a record is tagged from its first save: a cell killed mid-run is still known as the study's.
+_STUDY_TAG: contextvars.ContextVar[dict | None] = contextvars.ContextVar("tpr_study_tag", default=None)
+
+
+@contextlib.contextmanager
+def study_tag(study_id: str, cell: str):
+    token = _STUDY_TAG.set({"study_id": study_id, "cell": cell})
+    try:
+        yield
+    finally:
+        _STUDY_TAG.reset(token)
+
+
 def new_record(method: str, config, data) -> RunRecord:
     from .device import device_info
 
     hardware = device_info()
     return RunRecord(method=method, config=config.to_dict(), data=data.describe(), label_names=list(data.label_names),
                      notices=list(data.notices), device=hardware["device"], hardware=hardware,
-                     versions=library_versions(), pid=os.getpid(), host=socket.gethostname())
+                     versions=library_versions(), pid=os.getpid(), host=socket.gethostname(),
+                     study=dict(_STUDY_TAG.get() or {}))
 
 
 @contextlib.contextmanager

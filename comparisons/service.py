@@ -305,8 +305,86 @@ def run_all_summary(records: list[RunRecord], seconds: float) -> str:
         lines.append(f"- {r.label}: {r.status}" + (f", accuracy {acc:.3f}" if acc is not None else ""))
     if not any(r.method == "setfit" for r in records):
         lines.append(f"- _{SETFIT_LEFT_OUT}_")
-    lines += [f"- {v}" for v in report.peer_verdicts(records)]
+    lines.append("\n**What it found**")
+    lines += [f"- {v}" for v in report.comparison_verdict(records) + report.peer_verdicts(records)]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- studies
+
+
+@dataclass
+class StudyUpdate:
+    """One step of a streamed study: the cells' events so far, which cell runs, and at the end the study."""
+
+    events: list[dict]
+    study_id: str = ""
+    finished: bool = False
+    error: str | None = None
+    cell_finished: bool = False  # a cell ended since the previous update: redraw the chart
+
+    @property
+    def cell(self) -> dict:
+        return next((e for e in reversed(self.events) if e.get("event") == "cell"), {})
+
+    @property
+    def progress(self) -> tuple[float, str]:
+        """(fraction of cells, one line): the cells done plus the current cell's own progress."""
+        cell = self.cell
+        if not cell:
+            return 0.0, "checking the study and loading the data"
+        total = max(1, cell["total"])
+        since = self.events[len(self.events) - 1 - self.events[::-1].index(cell):]
+        frac, line = progress_of(since)
+        done = cell["done"] + (frac if not cell.get("skipped") else 0)
+        return min(1.0, done / total), f"cell {cell['index'] + 1}/{total} {cell['cell']}: {line}"
+
+
+def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
+    """(spec, whole data, cells, cells already done) with everything checked; a UserError means nothing ran."""
+    from .study import StudySpec, StudyStore, finished_cells, load_full, plan
+
+    store = store or runs_store()
+    done = {}
+    if resume:
+        study = StudyStore(store).load(resume)
+        if study.status == "running":
+            raise UserError(f"study {study.study_id} is running already.")
+        spec = StudySpec.from_dict(study.spec)
+        done = finished_cells(StudyStore(store), study)
+    full = load_full(spec)
+    return spec, full, plan(spec, full), done
+
+
+def study_estimate_text(spec, resume: str | None = None) -> str:
+    """The study's size and estimated time before it starts (the sum of its cells' estimates)."""
+    from .study import estimate_seconds
+
+    spec, full, cells, done = plan_study(spec, resume)
+    seconds = estimate_seconds(spec, full, cells, skip=set(done))
+    todo = len([c for c in cells if c.key not in done])
+    when = "cannot be estimated here (a model's config is unreadable)" if seconds is None else \
+        f"about {seconds / 60:.0f} min" if seconds >= 90 else f"about {seconds:.0f} s"
+    resumed = f", {len(done)} done already" if done else ""
+    return (f"{len(cells)} cells ({todo} to run{resumed}) on {spec.eval_size} eval tweets: estimated {when} on "
+            "this device.")
+
+
+def stream_study(spec, stop, store: RunStore | None = None, resume: str | None = None, poll: float = 0.5):
+    """Run or resume a study in a worker thread, yielding StudyUpdates; the spec is checked (and the data
+    loaded) before anything runs, so a bad spec raises UserError here."""
+    from .study import run_study
+
+    store = store or runs_store()
+    spec, full, _, _ = plan_study(spec, resume, store)
+    work = lambda on_event: run_study(None if resume else spec, runs=store, resume=resume, on_event=on_event,  # noqa: E731
+                                      stop=stop, full=full)
+    ended = 0
+    for events, finished, study, error in _in_worker(work, stop, poll):
+        ends = sum(1 for e in events if e.get("event") == "end" and e.get("cell"))
+        study_id = study.study_id if study else next((e["study_id"] for e in events if e.get("study_id")), "")
+        yield StudyUpdate(list(events), study_id, finished, error, cell_finished=ends > ended or finished)
+        ended = ends
 
 
 def progress_of(events: list[dict]) -> tuple[float, str]:

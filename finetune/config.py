@@ -29,6 +29,9 @@ class FinetuneConfig(ConfigBase):
     # One epoch reaches >= 0.70 on 1,000 real tweets for both modes (bench/RESULTS.md).
     epochs: float = setting(1.0, "passes over the train split (fractions allowed)", label="Epochs", low=0, high=100,
                             low_open=True, hint="Train for at least part of an epoch.", place="main")
+    min_steps: int = setting(0, "train at least this many optimizer steps, i.e. more epochs on a small train split "
+                             "(a study over data sizes); 0 = the epochs alone", label="Minimum steps", low=0,
+                             high=1_000_000)
     batch_size: int = setting(16, "tweets per optimizer step (per device)", label="Batch size", low=1, high=4096,
                               place="main")
     grad_accum: int = setting(1, "micro-batches per optimizer step", label="Gradient accumulation", low=1, high=1024)

@@ -121,7 +121,7 @@ def _training_args(config: FinetuneConfig, out_dir: Path, n_train: int, precisio
 def plan_steps(config: FinetuneConfig, n_train: int, world: int) -> tuple[int, int]:
     """(optimizer steps, steps between evaluations): one step consumes batch x accumulation x world tweets."""
     steps_per_epoch = math.ceil(n_train / (config.batch_size * config.grad_accum * world))
-    max_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
+    max_steps = max(1, math.ceil(steps_per_epoch * config.epochs), config.min_steps)
     return max_steps, config.eval_steps or max(1, max_steps // config.n_evals)
 
 

@@ -9,7 +9,19 @@ import gradio as gr
 from comparisons import service as svc
 from comparisons.device import on_zerogpu
 
-from . import api, compare_tab, data_tab, fewshot_tab, finetune_tab, guide_tab, peers_tab, rag_tab, try_tab, workers
+from . import (
+    api,
+    compare_tab,
+    data_tab,
+    fewshot_tab,
+    finetune_tab,
+    guide_tab,
+    peers_tab,
+    rag_tab,
+    study_tab,
+    try_tab,
+    workers,
+)
 from .common import PRIVATE
 
 
@@ -27,10 +39,11 @@ def build_demo() -> gr.Blocks:
                        "rag": rag_tab.build(data_fields)}
             widgets.update(peers_tab.build(data_fields))
             view, compare_outputs = compare_tab.build(data_fields)
+            study_widgets = study_tab.build(data_fields)
             try_tab.build(data_fields)
             guide_tab.build()
         api.register()
         demo.load(view, None, compare_outputs, **PRIVATE)
     demo.queue(max_size=64, default_concurrency_limit=4)
-    demo.tpr_widgets = {"data": data_fields, **widgets}  # {tab: {field name: component}}, for tests
+    demo.tpr_widgets = {"data": data_fields, **widgets, "study": study_widgets}  # {tab: {name: component}}, for tests
     return demo

@@ -29,6 +29,14 @@ def build(data_fields: dict):
         status = gr.Markdown(elem_id="compare-status")
         table = gr.Dataframe(label="Runs", wrap=True, elem_id="compare-table")
         verdicts = gr.Markdown(elem_id="compare-verdicts")
+        with gr.Accordion("Paired test of two runs", open=False, elem_id="compare-paired"):
+            gr.Markdown("Two runs on the same eval tweets: a paired bootstrap interval of their accuracy difference "
+                        "(scipy) and McNemar's exact test on the tweets only one of them gets right (statsmodels).")
+            with gr.Row():
+                run_a = gr.Dropdown([], label="Run A", elem_id="paired-a")
+                run_b = gr.Dropdown([], label="Run B", elem_id="paired-b")
+                paired = gr.Button("Test", elem_id="paired-test")
+            paired_out = gr.Markdown(elem_id="paired-result")
         bars = gr.BarPlot(x="run", y="value", color="metric", title="Accuracy and macro-F1", height=340,
                           x_label_angle=-30, y_lim=[0, 1])
         gallery = gr.Gallery(label="Confusion matrices", columns=3, height=320)
@@ -40,15 +48,29 @@ def build(data_fields: dict):
             with gr.Row():
                 delete_id = gr.Textbox(label="Run id to delete")
                 delete = gr.Button("Delete run", variant="stop")
-    outputs = [table, bars, gallery, fp, all_runs, verdicts]
+    outputs = [table, bars, gallery, fp, all_runs, verdicts, run_a, run_b]
 
     def view(fingerprint=None):
         store = svc.runs_store()
         t, b, figs, chosen, fps = report.compare_view(store, fingerprint or None)
         images = [report.figure_png(f, Path(tempfile.mkdtemp(prefix="tpr-cm-"))) for f in figs]
-        lines = report.peer_verdicts(report.comparable(store.list(), chosen)[0])
+        runs = report.comparable(store.list(), chosen)[0]
+        lines = report.comparison_verdict(runs) + report.peer_verdicts(runs)
+        ranked = sorted(runs, key=lambda r: r.metrics.get("accuracy", 0), reverse=True)
+        choices = [(f"{r.label} [{r.run_id[-6:]}] {r.metrics.get('accuracy', 0):.3f}", r.run_id) for r in ranked]
+        pick = lambda i: choices[i][1] if len(choices) > i else None  # noqa: E731
         return {table: t, bars: plot_rows(b), gallery: images, fp: gr.update(choices=fps, value=chosen),
-                all_runs: report.runs_table(store), verdicts: "\n".join(f"- {v}" for v in lines)}
+                all_runs: report.runs_table(store), verdicts: "\n".join(f"- {v}" for v in lines),
+                run_a: gr.update(choices=choices, value=pick(0)), run_b: gr.update(choices=choices, value=pick(1))}
+
+    @user_errors
+    def do_paired(a, b):
+        from comparisons.stats import paired_records
+
+        if not a or not b or a == b:
+            raise svc.UserError("choose two different runs.")
+        store = svc.runs_store()
+        return paired_records(store.load(a), store.load(b)).verdict()
 
     @user_errors
     def do_delete(run_id, fingerprint):
@@ -71,6 +93,7 @@ def build(data_fields: dict):
             yield {status: line, **(view() if u.finished else {})}
         yield {status: svc.run_all_summary(records, time.perf_counter() - t0), **view()}
 
+    paired.click(do_paired, [run_a, run_b], paired_out, **LIGHT, **PRIVATE)
     refresh.click(view, fp, outputs, **LIGHT, **PRIVATE)
     fp.input(view, fp, outputs, **PRIVATE)
     delete.click(do_delete, [delete_id, fp], outputs, **PRIVATE)

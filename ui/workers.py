@@ -91,6 +91,37 @@ def run_job(kind: str, method: str, settings: dict, data_fields: dict, key: str)
         yield from svc.stream_run(method, settings, data, stop)
 
 
+def study_seconds(spec: dict | None, resume: str | None) -> float | None:
+    from comparisons.study import StudySpec, estimate_seconds
+
+    spec_obj, full, cells, done = svc.plan_study(StudySpec.from_dict(spec) if spec else None, resume)
+    return estimate_seconds(spec_obj, full, cells, skip=set(done), gpu_name=ZEROGPU_GPU)
+
+
+def check_study_fits_zerogpu(spec: dict | None, resume: str | None) -> None:
+    """A study is many runs: on a ZeroGPU Space it must fit one call, else it belongs to the CLI or a dedicated GPU."""
+    if not on_zerogpu():
+        return
+    seconds = study_seconds(spec, resume)
+    if seconds is not None and seconds * 1.5 + 15 > ZEROGPU_MAX_SECONDS:
+        raise svc.UserError(f"this study needs about {seconds / 60:.1f} minutes of GPU, more than one ZeroGPU call "
+                            f"allows ({ZEROGPU_MAX_SECONDS // 60} minutes). Use fewer cells here, or run it with "
+                            "`python -m comparisons study` on a dedicated GPU.")
+
+
+def _study_duration(spec, resume, key) -> int:
+    seconds = study_seconds(spec, resume)
+    return 120 if seconds is None else int(min(ZEROGPU_MAX_SECONDS, max(ZEROGPU_MIN_SECONDS, seconds * 1.5 + 15)))
+
+
+@gpu(duration=_study_duration)
+def run_study(spec: dict | None, resume: str | None, key: str):
+    """Stream a study (or resume one) as StudyUpdates; the visitor's Stop ends it after the cell in flight."""
+    from comparisons.study import StudySpec
+
+    yield from svc.stream_study(StudySpec.from_dict(spec) if spec else None, svc.session(key).stop, resume=resume)
+
+
 @gpu(duration=LOOKUP_SECONDS)
 def try_it(text: str, data_fields: dict) -> dict:
     out = svc.try_it(text, _data(data_fields), svc.runs_store())
