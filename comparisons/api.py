@@ -48,6 +48,7 @@ class Selection:
     drop_leaked: bool = False
     default_train: int = 1000  # used when train_size is None (capped at the split's rows)
     default_eval: int = 1000
+    drop: dict | None = None  # {"suspects"|"conflicts": train rows of the subset} from the quality report
 
     def load_full(self, max_file_mb: float | None = None) -> TweetData:
         """Both splits in full (leaked train rows dropped if asked)."""
@@ -61,8 +62,17 @@ class Selection:
     def load(self, max_file_mb: float | None = None) -> TweetData:
         """The seeded, stratified subsets every method of one comparison uses."""
         full = self.load_full(max_file_mb)
-        return subset(full, _cap(self.train_size, len(full.train), self.default_train),
+        data = subset(full, _cap(self.train_size, len(full.train), self.default_train),
                       _cap(self.eval_size, len(full.test), self.default_eval), self.seed)
+        if self.drop:
+            from .quality import drop_train_rows
+
+            bad = [r for rows in self.drop.values() for r in rows if not 0 <= int(r) < len(data.train)]
+            if bad:
+                raise UserError(f"dropped rows {bad[:5]} are not rows of this train split (0-{len(data.train) - 1}); "
+                                "clear 'Dropped train rows' or run the quality report again.")
+            data = drop_train_rows(data, self.drop)
+        return data
 
 
 def _cap(size, available: int, default: int):

@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--tokenizer", default="none", help="count lengths in this model's tokens ('auto', an id), "
                                                       "or 'none' for words")
+    p.add_argument("--quality", action="store_true", help="the data-quality report of train: duplicates and "
+                   "conflicting labels, suspected label errors (cleanlab), class balance, empty/URL/emoji-only "
+                   "texts, length outliers")
+    p.add_argument("--train-size", default=None, help="--quality: a seeded subset of train (default all)")
+    p.add_argument("--embedder", default="auto", help="--quality: the sentence embedder (default MiniLM)")
 
     p = sub.add_parser("run", help="run one method and record it")
     _add_data_args(p)
@@ -94,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-size", default=None, help="a number or 'all' (default 1000, or all where fewer)")
     p.add_argument("--runs-dir", default=None, help="where records go (default: $TPR_RUNS_DIR, else ./runs)")
     p.add_argument("--sweep", default=None, help="fewshot: comma-separated shot counts, e.g. 0,1,2,4,8,16")
+    p.add_argument("--drop", default=None, help="clean train first: 'suspects' (cleanlab's suspected label errors), "
+                                                "'conflicts' (duplicates with conflicting labels), or both "
+                                                "comma-separated; the eval split is never touched")
+    p.add_argument("--keep", default="", help="with --drop: train rows to keep anyway (comma-separated, as the "
+                                              "quality report numbers them)")
     add_method_flags(p.add_argument_group("method options (each method takes its own; built from the configs)"))
 
     p = sub.add_parser("study", help="a grid of runs (axes x methods x seeds) with intervals and crossovers",
@@ -142,9 +152,31 @@ def _selection(args):
                      seed=args.seed, test_size=args.test_size, drop_leaked=args.drop_leaked)
 
 
+def cmd_quality(args) -> dict:
+    from .quality import quality_report
+
+    sel = _selection(args)
+    sel.train_size, sel.eval_size = args.train_size or "all", "all"
+    data = sel.load(args.max_file_mb)
+    report = quality_report(data, embedder=args.embedder)
+    if not args.json:
+        for n in data.notices:
+            _print_err(f"note: {n}")
+        print(f"quality of {report['n_train']} train rows ({data.source}), {report['seconds']['total']:.0f} s:")
+        for line in report["summary"]:
+            print(f"- {line}")
+        suspects = next(f for f in report["findings"] if f["key"] == "label_suspects")["detail"][:10]
+        for d in suspects:
+            print(f"  row {d['row']}: {d['label']} -> {d['suggested']}? (quality {d['label_quality']:.3f}) "
+                  f"{d['text'].strip()[:80]!r}")
+    return report
+
+
 def cmd_data(args) -> dict:
     from .data import leakage_report, summary
 
+    if args.quality:
+        return cmd_quality(args)
     sel = _selection(args)
     data = sel.load_full(args.max_file_mb)
     tokenizer = None
@@ -196,6 +228,17 @@ def cmd_run(args) -> dict:
 
     config = make_config(args.method, _method_values(args))  # settings are checked before any data loads
     data = _selection(args).load(args.max_file_mb)
+    if args.drop:
+        from .quality import DROP_KINDS, drop_train_rows, quality_report, rows_to_drop
+
+        kinds = [k.strip() for k in args.drop.split(",") if k.strip()]
+        if not kinds or any(k not in DROP_KINDS for k in kinds):
+            raise UserError(f"--drop takes {' and/or '.join(DROP_KINDS)}, comma-separated; got {args.drop!r}.")
+        try:
+            keep = [int(k) for k in args.keep.split(",") if k.strip()]
+        except ValueError:
+            raise UserError(f"--keep takes row numbers, comma-separated; got {args.keep!r}.") from None
+        data = drop_train_rows(data, rows_to_drop(quality_report(data), kinds, keep))
     for n in data.notices:
         _print_err(f"note: {n}")
     store = RunStore(args.runs_dir or settings().runs_dir)

@@ -59,6 +59,7 @@ class TweetData:
     source: str
     notices: list[str] = field(default_factory=list)
     dropped_empty: dict[str, int] = field(default_factory=dict)
+    cleaning: dict = field(default_factory=dict)  # train rows dropped by the quality report, and why
 
     @property
     def fingerprint(self) -> str:
@@ -85,6 +86,7 @@ class TweetData:
             "n_train": len(self.train),
             "n_eval": len(self.test),
             "label_names": list(self.label_names),
+            **({"cleaning": self.cleaning} if self.cleaning else {}),
         }
 
 
@@ -248,6 +250,7 @@ class _Frame:
     texts: list[str]
     keys: list[int | str]
     id_names: dict[int, str]
+    columns: str = ""  # which columns were detected, said when the user did not name them
 
 
 def _frame(df: pd.DataFrame, text_column: str | None, label_column: str | None, name: str) -> _Frame:
@@ -255,6 +258,14 @@ def _frame(df: pd.DataFrame, text_column: str | None, label_column: str | None, 
     tcol = _find_column(df, text_column, TEXT_COLUMNS, "text", name)
     lcol = _find_column(df, label_column, LABEL_COLUMNS, "label", name)
     check(tcol != lcol, f"{name}: the text and label columns are both '{tcol}'.")
+    others = [str(c) for c in df.columns if str(c) not in (tcol, lcol)]
+    picked = [f"text from '{tcol}'" if not text_column else "", f"label from '{lcol}'" if not label_column else ""]
+    picked = [x for x in picked if x]
+    columns = ""
+    if picked:
+        columns = (f"Columns detected: {' and '.join(picked)}" + (f" (also there: {', '.join(others[:8])})" if others
+                                                                   else "")
+                   + ". Name others with --text-column / --label-column (or in the Data tab).")
     texts = _as_text(df[tcol], tcol, name)
     check(any(t.strip() for t in texts), f"{name} has no rows with text (column '{tcol}' is empty everywhere).")
     keys = []
@@ -274,7 +285,7 @@ def _frame(df: pd.DataFrame, text_column: str | None, label_column: str | None, 
         for k, n in zip(keys, df[lower["label_text"]].tolist()):
             if isinstance(n, str) and n.strip():
                 id_names.setdefault(k, n.strip())
-    return _Frame(texts, keys, id_names)
+    return _Frame(texts, keys, id_names, columns)
 
 
 def _build(train: _Frame, test: _Frame, source: str, names_hint: list[str] | None = None) -> TweetData:
@@ -307,6 +318,8 @@ def _build(train: _Frame, test: _Frame, source: str, names_hint: list[str] | Non
         return Split(tuple(t for t, _ in keep), tuple(l for _, l in keep))
 
     data = TweetData(split(train, "train"), split(test, "test"), names, source, dropped_empty=dropped)
+    if train.columns:
+        data.notices.append(train.columns)
     check(len(set(data.train.labels)) >= 2, "only one class in train after dropping empty texts.")
     if sum(dropped.values()):
         data.notices.append(f"Dropped rows with empty text: {dropped['train']} train, {dropped['test']} test.")
@@ -327,12 +340,86 @@ def _stratified_split(frame: _Frame, test_size: float, seed: int) -> tuple[_Fram
     check(test_set, "too few rows to hold out a test split; give more rows or a larger test share.")
 
     def pick(ix):
-        return _Frame([frame.texts[i] for i in ix], [frame.keys[i] for i in ix], frame.id_names)
+        return _Frame([frame.texts[i] for i in ix], [frame.keys[i] for i in ix], frame.id_names, frame.columns)
 
     return pick([i for i in range(len(keys)) if i not in test_set]), pick(sorted(test_set))
 
 
-def _split_files(folder: Path) -> tuple[Path, Path]:
+SPLIT_NAMES = {"train": "train", "test": "test", "validation": "test", "valid": "test", "dev": "test"}
+_SHARD = re.compile(r"^(train|test|validation|valid|dev)(?:[-_.].*)?$", re.IGNORECASE)
+
+
+def _snapshot_files(folder: Path) -> dict[str, list[Path]]:
+    """A downloaded Hub snapshot's data files by split, from their names (`data/train-00000-of-00001.parquet`,
+    `train.jsonl`, `plain_text/test-*.parquet`); the test split is 'test', else 'validation'/'valid'/'dev'."""
+    found: dict[str, dict[str, list[Path]]] = {}
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.suffix.lower() not in FORMATS or any(x.startswith(".") for x in p.parts[-4:]):
+            continue
+        m = _SHARD.match(p.name[: -len(p.suffix)])
+        if m:
+            found.setdefault(m.group(1).lower(), {}).setdefault(str(p.parent), []).append(p)
+    out = {}
+    for split in ("train", "test", "validation", "valid", "dev"):
+        if split in found and SPLIT_NAMES[split] not in out:
+            out[SPLIT_NAMES[split]] = next(iter(found[split].values()))  # one folder's shards (one config)
+    return out
+
+
+def _read_shards(paths: list[Path], max_file_mb: float) -> pd.DataFrame:
+    frames = [read_table(p, max_file_mb=max_file_mb) for p in paths]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def unpack_zip(path: Path, max_mb: float = DEFAULT_MAX_FILE_MB) -> Path:
+    """A zip of a dataset folder, unpacked once (by content hash) into a temporary folder; members that would
+    land outside it, or more than `max_mb` unpacked, are refused. Returns the folder holding the data."""
+    import tempfile
+    import zipfile
+
+    check(zipfile.is_zipfile(path), f"{path.name} is not a readable zip file.")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    out = Path(tempfile.gettempdir()) / "tpr-unzipped" / digest
+    if not (out / ".done").exists():
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+            check(total <= max_mb * 2**20, f"{path.name} unpacks to {total / 2**20:.0f} MB, over the {max_mb:g} MB "
+                                           "limit.")
+            for info in z.infolist():
+                target = (out / info.filename).resolve()
+                check(str(target).startswith(str(out.resolve())), f"{path.name}: member '{info.filename}' would "
+                                                                   "unpack outside its folder; refused.")
+            z.extractall(out)
+        (out / ".done").touch()
+    entries = [p for p in out.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else out
+
+
+def _load_folder(path: Path, text_column, label_column, max_file_mb: float) -> TweetData:
+    """A folder: a `datasets` DatasetDict saved with save_to_disk, train/test files, or a Hub snapshot."""
+    if (path / "dataset_dict.json").exists():
+        import datasets
+
+        try:
+            ds = datasets.load_from_disk(str(path))
+        except Exception as e:
+            raise UserError(f"{path}: a saved DatasetDict that datasets cannot read ({type(e).__name__}: "
+                            f"{e}).") from None
+        return _from_dataset_dict(ds, str(path), text_column, label_column)
+    direct = {s: [p] for s, p in zip(("train", "test"), _split_files(path, strict=False)) if p is not None}
+    shards = direct if len(direct) == 2 else _snapshot_files(path)
+    if len(shards) < 2:
+        _split_files(path)  # raises the message that lists what the folder holds
+    tr = _frame(_read_shards(shards["train"], max_file_mb), text_column, label_column, shards["train"][0].name)
+    te = _frame(_read_shards(shards["test"], max_file_mb), text_column, label_column, shards["test"][0].name)
+    data = _build(tr, te, str(path))
+    if shards is not direct:
+        data.notices.append("Splits from the file names: train " + ", ".join(p.name for p in shards["train"][:3])
+                            + "; test " + ", ".join(p.name for p in shards["test"][:3]) + ".")
+    return data
+
+
+def _split_files(folder: Path, strict: bool = True) -> tuple[Path, Path]:
     def find(stem_names):
         for stem in stem_names:
             for ext in FORMATS:
@@ -342,10 +429,13 @@ def _split_files(folder: Path) -> tuple[Path, Path]:
         return None
 
     train, test = find(("train",)), find(("test", "validation", "valid", "dev"))
+    if not strict:
+        return train, test
     files = sorted(p.name for p in folder.iterdir())[:12]
     check(
         train is not None and test is not None,
-        f"folder {folder} needs a train file and a test file (train.csv and test.csv, or .tsv/.jsonl/.json/.parquet); "
+        f"folder {folder} needs a train file and a test file (train.csv and test.csv, or .tsv/.jsonl/.json/.parquet), "
+        f"a DatasetDict saved with save_to_disk, or a Hub snapshot (data/train-*.parquet, ...); "
         f"found: {', '.join(files) or 'nothing'}.",
     )
     return train, test
@@ -377,14 +467,16 @@ def load_data(
         frame = _frame(read_table(SAMPLE_PATH), None, None, SAMPLE_PATH.name)
         tr, te = _stratified_split(frame, test_size, seed)
         data = _build(tr, te, "sample")
+        data.notices = [n for n in data.notices if not n.startswith("Columns detected")]  # our own file
         data.notices.append("Bundled sample: a few hundred short tweet-like texts written for this project.")
         return data
     path = Path(src).expanduser()
+    if path.suffix.lower() == ".zip" and path.is_file():
+        data = _load_folder(unpack_zip(path, max_file_mb), text_column, label_column, max_file_mb)
+        data.source = str(path)
+        return data
     if path.is_dir():
-        train_path, test_path = _split_files(path)
-        tr = _frame(read_table(train_path, max_file_mb=max_file_mb), text_column, label_column, train_path.name)
-        te = _frame(read_table(test_path, max_file_mb=max_file_mb), text_column, label_column, test_path.name)
-        return _build(tr, te, str(path))
+        return _load_folder(path, text_column, label_column, max_file_mb)
     if path.exists() or path.suffix.lower() in FORMATS or src.startswith((".", "/", "~")):
         frame = _frame(read_table(path, max_file_mb=max_file_mb), text_column, label_column, path.name)
         tr, te = _stratified_split(frame, test_size, seed)
@@ -407,17 +499,20 @@ def load_hub(dataset_id: str, *, text_column: str | None = None, label_column: s
         ds = datasets.load_dataset(dataset_id)
     except Exception as e:  # DatasetNotFoundError, connection errors, ...
         raise UserError(f"cannot load the Hub dataset '{dataset_id}': {type(e).__name__}: {e}") from None
+    return _from_dataset_dict(ds, dataset_id, text_column, label_column)
+
+
+def _from_dataset_dict(ds, name: str, text_column: str | None, label_column: str | None) -> TweetData:
+    """A `datasets.DatasetDict` (from the Hub or load_from_disk): train, and test (else validation)."""
     test_name = next((s for s in ("test", "validation") if s in ds), None)
-    check(
-        "train" in ds and test_name, f"Hub dataset '{dataset_id}' needs train and test splits; it has {', '.join(ds)}."
-    )
+    check("train" in ds and test_name, f"dataset '{name}' needs train and test splits; it has {', '.join(ds)}.")
     hint = None
     feat = ds["train"].features.get(label_column or "label")
     if feat is not None and hasattr(feat, "names"):
         hint = list(feat.names)
-    tr = _frame(ds["train"].to_pandas(), text_column, label_column, f"{dataset_id}[train]")
-    te = _frame(ds[test_name].to_pandas(), text_column, label_column, f"{dataset_id}[{test_name}]")
-    return _build(tr, te, dataset_id, names_hint=hint)
+    tr = _frame(ds["train"].to_pandas(), text_column, label_column, f"{name}[train]")
+    te = _frame(ds[test_name].to_pandas(), text_column, label_column, f"{name}[{test_name}]")
+    return _build(tr, te, name, names_hint=hint)
 
 
 # ---------------------------------------------------------------- subsets, leakage, summary
@@ -465,7 +560,8 @@ def subset(data: TweetData, train_size=None, eval_size=None, seed: int = 42, eva
     tr = _stratified_sample(data.train, parse_size(train_size), data.n_labels, seed, "train")
     te = _stratified_sample(data.test, parse_size(eval_size), data.n_labels,
                             seed + 1 if eval_seed is None else eval_seed, "eval")
-    return TweetData(tr, te, list(data.label_names), data.source, list(data.notices), dict(data.dropped_empty))
+    return TweetData(tr, te, list(data.label_names), data.source, list(data.notices), dict(data.dropped_empty),
+                     dict(data.cleaning))
 
 
 def normalise_text(text: str) -> str:

@@ -77,6 +77,11 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
             gpu, room, held = _device(gpu_name)
             shots = config.shots if method == "fewshot" else (config.k or 8)
             per_text = mean_tokens(data.train.texts, extra=6) * (shots + 1) + 12
+            if method == "fewshot" and config.selection != "retrieved" and config.use_cache:
+                # one prefix of demonstrations shared by every tweet, encoded once (its KV cache reused): each
+                # tweet costs its own tokens only (fewshot.scoring; 6.2x fewer FLOPs measured, bench/RESULTS.md)
+                per_text = mean_tokens(data.train.texts, extra=6) + 4
+                per_text += (per_text * shots + 12) / max(1, len(data.test))
             calls = 4 if getattr(config, "calibration", "batch") in ("contextual", "both") else 1
             weight_bytes = 2 if gpu_name else (4 if current_precision().name == "fp32" else 2)
             return scoring_estimate(shape, n_texts=len(data.test) * calls, tokens_per_text=per_text,

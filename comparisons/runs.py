@@ -84,6 +84,9 @@ class RunRecord:
     @property
     def label(self) -> str:
         """A short human name: method and its key settings."""
+        return self._label() + (" (cleaned)" if self.data.get("cleaning") else "")
+
+    def _label(self) -> str:
         c = self.config
         if self.method == "finetune":
             return f"finetune {c.get('mode', '')} ({c.get('model', '')})"

@@ -99,8 +99,29 @@ def runs_store() -> RunStore:
 # ---------------------------------------------------------------- data
 
 
+def parse_drop(text: str | None) -> dict | None:
+    """'suspects: 1,5,9; conflicts: 3,4' (the Data tab's dropped rows) -> {"suspects": [1, 5, 9], ...}."""
+    from .quality import DROP_KINDS
+
+    out = {}
+    for part in [p.strip() for p in (text or "").split(";") if p.strip()]:
+        kind, sep, rows = part.partition(":")
+        kind = kind.strip()
+        if not sep or kind not in DROP_KINDS:
+            raise UserError(f"dropped rows: write them as 'suspects: 1,5; conflicts: 3', got {part!r}.")
+        try:
+            out[kind] = [int(r) for r in rows.split(",") if r.strip()]
+        except ValueError:
+            raise UserError(f"dropped rows: {kind} takes row numbers, got {rows.strip()!r}.") from None
+    return out or None
+
+
+def drop_text(drop: dict) -> str:
+    return "; ".join(f"{k}: {','.join(map(str, v))}" for k, v in drop.items() if v)
+
+
 def selection_from_ui(source: str, upload: str | None, text_column: str, label_column: str, train_size, eval_size,
-                      seed, drop_leaked: bool) -> Selection:
+                      seed, drop_leaked: bool, drop_rows: str = "") -> Selection:
     """The UI reads only the Hub, the bundled sample and files the user uploaded: no server paths."""
     if source == SOURCE_UPLOAD:
         if not upload:
@@ -117,7 +138,7 @@ def selection_from_ui(source: str, upload: str | None, text_column: str, label_c
     return Selection(source=src, text_column=(text_column or "").strip() or None,
                      label_column=(label_column or "").strip() or None,
                      train_size=_size(train_size), eval_size=_size(eval_size), seed=seed, drop_leaked=bool(drop_leaked),
-                     default_train=UI_DEFAULT_TRAIN, default_eval=UI_DEFAULT_EVAL)
+                     default_train=UI_DEFAULT_TRAIN, default_eval=UI_DEFAULT_EVAL, drop=parse_drop(drop_rows))
 
 
 def _size(v):
@@ -131,7 +152,7 @@ _DATA_CACHE = LRU(8)  # loaded selections; a real split is a few MB
 
 def load_selection(sel: Selection) -> TweetData:
     key = (sel.source, sel.text_column, sel.label_column, str(sel.train_size), str(sel.eval_size), sel.seed,
-           sel.drop_leaked, _mtime(sel.source))
+           sel.drop_leaked, _mtime(sel.source), str(sel.drop))
     limit = max_upload_mb() if sel.source not in (None, "sample") else None
     return _DATA_CACHE.get_or_create(key, lambda: sel.load(limit))
 
@@ -534,6 +555,61 @@ def _try_peers(records, text: str, data: TweetData, add, out: dict, k_neighbours
         sims = train @ query
         out["setfit_neighbours"] = [{"similarity": round(float(sims[i]), 4), "label": data.label_names[
             data.train.labels[i]], "text": data.train.texts[i]} for i in np.argsort(-sims)[:k_neighbours]]
+
+
+# ---------------------------------------------------------------- disagreements
+
+
+def disagreements(data: TweetData, store: RunStore, kind: str = "all", a: str | None = None, b: str | None = None,
+                  threshold: float = 0.9, gold: str | None = None, query: str = "") -> dict:
+    """The disagreement browser on the selection's eval split: the filtered rows as a table, every filter's count,
+    and the runs (for the A/B pickers)."""
+    from .disagreement import FILTERS, browser
+
+    records, _ = report.comparable(store.list(), data.fingerprint)
+    b_ = browser(records, data)
+    rows = b_.rows(kind, a, b, threshold, gold, query)
+    counts = b_.counts(a, b, threshold, gold, query)
+    names = dict(zip((r.run_id for r in b_.records), b_.names))
+    words = {k: v.replace("run A", names.get(a, "A")).replace("run B", names.get(b, "B")) for k, v in FILTERS.items()}
+    lines = [f"{words[k]}: **{n}** tweets" for k, n in counts.items()]
+    return {"table": b_.frame(rows), "counts": counts, "markdown": " · ".join(lines),
+            "runs": [(name, r.run_id) for name, r in zip(b_.names, b_.records)]}
+
+
+def tweet_details(row: int, data: TweetData, store: RunStore, k: int = 5) -> dict:
+    """One eval tweet as each method saw it: every run's label probabilities, RAG's nearest train tweets, and
+    the few-shot prompt with its probabilities before and after calibration."""
+    records, _ = report.comparable(store.list(), data.fingerprint)
+    if not 0 <= int(row) < len(data.test):
+        raise UserError(f"row {row} is not a row of this eval split (0-{len(data.test) - 1}).")
+    row = int(row)
+    text, names = data.test.texts[row], data.label_names
+    probs = pd.DataFrame([{"run": f"{r.label} [{r.run_id[-6:]}]", "predicted": names[int(np.argmax(r.predictions[
+        "probs"][row]))], **{n: round(float(p), 3) for n, p in zip(names, r.predictions["probs"][row])}}
+        for r in records if (r.predictions or {}).get("probs")])
+    rag = next((r for r in records if r.method == "rag"), None)
+    from rag.run import explain
+
+    neighbours = pd.DataFrame(explain(train_retriever(data, (rag.config.get("embedder") if rag else "auto") or "auto"),
+                                      text, k, names))
+    out = {"text": text, "gold": names[data.test.labels[row]], "probs": probs, "neighbours": neighbours,
+           "prompt": "", "fewshot": pd.DataFrame()}
+    fs = next((r for r in records if r.method == "fewshot"), None)
+    if fs is not None:
+        from fewshot.config import FewshotConfig
+        from fewshot.run import FewshotClassifier
+
+        cfg = FewshotConfig.from_dict(fs.config)
+        key = ("fewshot", data.train_fingerprint, tuple(sorted(cfg.to_dict().items())))
+        retr = train_retriever(data, cfg.embedder) if cfg.selection == "retrieved" else None
+        clf = _CLASSIFIERS.get_or_create(key, lambda: FewshotClassifier(cfg, data, retriever=retr))
+        scored = clf.score([text], prior=fs.diagnostics.get("batch_prior"))
+        out["prompt"] = clf.prompt_text(text)
+        out["fewshot"] = pd.DataFrame([{"probabilities": stage, **{n: round(float(p), 3) for n, p in zip(names, v)}}
+                                       for stage, v in (("before calibration", scored["probs_uncalibrated"][0]),
+                                                        ("after calibration", scored["probs"][0]))])
+    return out
 
 
 def train_retriever(data: TweetData, embedder: str = "auto"):

@@ -113,8 +113,9 @@ def winners(table: pd.DataFrame, spec: StudySpec) -> list[str]:
         if len(g) > 1:
             second = g.iloc[1]
             close = second["ci_high"] >= top["ci_low"]
-            line += (f", {second['method']} {second['mean']:.3f} "
-                     + ("within its interval: a tie over these seeds" if close else "clearly behind"))
+            line += (f", then {second['method']} {second['mean']:.3f} "
+                     + (f"(the bands overlap over {int(top['n'])} seed(s): not a clear win)" if close
+                        else "(clearly behind: the bands do not overlap)"))
         out.append(line)
     return out
 

@@ -13,6 +13,7 @@ from . import (
     api,
     compare_tab,
     data_tab,
+    errors_tab,
     fewshot_tab,
     finetune_tab,
     guide_tab,
@@ -39,6 +40,7 @@ def build_demo() -> gr.Blocks:
                        "rag": rag_tab.build(data_fields)}
             widgets.update(peers_tab.build(data_fields))
             view, compare_outputs = compare_tab.build(data_fields)
+            errors_tab.build(data_fields)
             study_widgets = study_tab.build(data_fields)
             try_tab.build(data_fields)
             guide_tab.build()

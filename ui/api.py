@@ -100,6 +100,36 @@ def run_all(request: gr.Request = None) -> dict:
     return {"runs": [svc.record_summary(r) for r in records]}
 
 
+def run_study(methods: str = "lora,fewshot:balanced,rag:knn,rag:linear", axis: str = "train_size=32,128,512",
+              axis2: str = "", seeds: int = 3, eval_size: str = "300", metric: str = "accuracy", settings: str = "",
+              resume: str = "", request: gr.Request = None) -> dict:
+    """A study on your selection's data source: methods (comma-separated) over an axis (field=v1,v2) and an
+    optional second, × seeds, on one fixed eval split; `settings` as 'field=value, ...'; `resume` a study id to
+    run its unfinished cells. Returns the study as the CLI's `study --json`."""
+    from comparisons import study_report
+    from comparisons.study import StudySpec, StudyStore
+
+    from .study_tab import parse_settings
+
+    spec = None
+    if not resume:
+        sel = _selection(request)
+        spec = StudySpec(methods=[m.strip() for m in methods.split(",") if m.strip()], axis=axis,
+                         axis2=axis2 or None, seeds=int(seeds), eval_size=eval_size, metric=metric,
+                         settings=parse_settings(settings), data=sel.source, text_column=sel.text_column,
+                         label_column=sel.label_column, drop_leaked=sel.drop_leaked, seed=sel.seed,
+                         train_size=sel.train_size).to_dict()
+    workers.check_study_fits_zerogpu(spec, resume or None)
+    last = None
+    for last in workers.run_study(spec, resume or None, session_key(request)):
+        pass
+    if last is None or not last.study_id:
+        raise svc.UserError(last.error if last and last.error else "the study did not start.")
+    store = StudyStore(svc.runs_store())
+    v = study_report.view(store, store.load(last.study_id))
+    return study_report.to_json(v["study"], v["table"], v["cells"])
+
+
 def compare(fingerprint: str = "") -> dict:
     """Finished runs on one eval split (the newest run's unless named), as the CLI's compare --json."""
     return svc.compare_json(svc.runs_store(), fingerprint or None)
@@ -120,5 +150,6 @@ def register() -> None:
     gr.api(method_endpoint("baseline"), api_name="run_baseline", **HEAVY)
     gr.api(method_endpoint("setfit"), api_name="run_setfit", **HEAVY)
     gr.api(user_errors(run_all), api_name="run_all", **HEAVY)
+    gr.api(user_errors(run_study), api_name="run_study", **HEAVY)
     gr.api(user_errors(compare), api_name="compare", **LIGHT)
     gr.api(stop, api_name="stop", queue=False)

@@ -20,7 +20,8 @@ HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for train
 LIGHT = dict(concurrency_id="light", concurrency_limit=4)
 PRIVATE = dict(api_visibility="private")  # the UI's own events; the public API is ui/api.py
 # The Data tab's fields, passed by name to every handler that needs the selection.
-DATA_KEYS = ("source", "upload", "text_column", "label_column", "train_size", "eval_size", "seed", "drop_leaked")
+DATA_KEYS = ("source", "upload", "text_column", "label_column", "train_size", "eval_size", "seed", "drop_leaked",
+             "drop_rows")
 
 
 def session_key(request: gr.Request | None) -> str:

@@ -134,6 +134,18 @@ def neighbours(text: str, embedder: str, data_fields: dict):
     return svc.neighbours_table(text, _data(data_fields), embedder or "auto")
 
 
+@gpu(duration=120)
+def quality_report(data_fields) -> dict:
+    from comparisons.quality import quality_report as report
+
+    return report(_data(data_fields))
+
+
+@gpu(duration=LOOKUP_SECONDS)
+def tweet_details(row: int, data_fields) -> dict:
+    return svc.tweet_details(row, _data(data_fields), svc.runs_store())
+
+
 @gpu(duration=LOOKUP_SECONDS)
 def near_duplicates(threshold: float, data_fields: dict):
     return svc.near_duplicate_table(_data(data_fields), threshold)

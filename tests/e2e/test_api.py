@@ -7,7 +7,7 @@ from bench.serve import serve_app
 
 pytestmark = pytest.mark.e2e
 ENDPOINTS = {"/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag", "/run_baseline", "/run_setfit",
-             "/run_all", "/compare", "/stop"}
+             "/run_all", "/run_study", "/compare", "/stop"}
 
 
 def test_named_endpoints_with_keywords_use_the_clients_selection(tmp_path):
@@ -28,6 +28,13 @@ def test_named_endpoints_with_keywords_use_the_clients_selection(tmp_path):
         assert any(a["method"].startswith("rag knn") for a in answer["answers"]) and answer["neighbours"]
         table = client.predict(api_name="/compare")
         assert [r["run_id"] for r in table["runs"]] == [run["run_id"]]
+        assert table["runs"][0]["accuracy_low"] <= run["accuracy"] <= table["runs"][0]["accuracy_high"]
+        study = client.predict(methods="baseline,rag:linear", axis="train_size=24,60", seeds=2, eval_size="24",
+                               api_name="/run_study")
+        assert study["status"] == "completed" and study["done"] == 8 and study["eval_fingerprint"] == run[
+            "data_fingerprint"]  # the selection's eval split (seed 42, 24 tweets)
+        with pytest.raises(Exception, match="unknown method 'magic'"):
+            client.predict(methods="magic", api_name="/run_study")
 
         with pytest.raises(Exception, match="mode must be one of knn, prompt, linear"):
             client.predict(mode="tree", api_name="/run_rag")

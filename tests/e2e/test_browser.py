@@ -2,6 +2,7 @@
 Data -> LoRA fine-tune -> Stop -> few-shot -> RAG -> Compare -> Try it, with tiny settings."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -181,3 +182,57 @@ def test_bad_upload_shows_an_error_and_the_app_keeps_serving(page, tmp_path):
     page.get_by_label("Bundled sample").check()
     page.locator("#load-data").click()
     wait_text(page, "#data-overview", "rows", 60)
+
+
+def test_disagreement_browser_filters_and_shows_a_tweets_neighbours(page):
+    """After the journey's runs (LoRA, few-shot, RAG on the sample's 24 eval tweets): filter, count, select."""
+    tab(page, "Disagreements")
+    page.locator("#dis-filter").get_by_label("every tweet").check()
+    page.locator("#dis-show").click()
+    counts = wait_text(page, "#dis-counts", "tweets", 120)
+    assert "every tweet: 24 tweets" in counts and "the runs disagree:" in counts
+    page.locator("#dis-filter").get_by_label("every run wrong").check()
+    page.locator("#dis-show").click()
+    page.wait_for_timeout(2000)
+    page.locator("#dis-filter").get_by_label("every tweet").check()
+    page.locator("#dis-show").click()
+    page.wait_for_timeout(2000)
+    page.locator("#dis-table tbody tr").first.locator("td").nth(1).click()
+    detail = wait_text(page, "#dis-detail", "gold", 120)
+    assert detail.startswith("Row ")
+    page.locator("#dis-neighbours").filter(has_text="similarity").wait_for(timeout=60_000)
+    assert "Sentiment:" in page.locator("#dis-prompt textarea").input_value()
+    page.screenshot(path=str(SHOTS / "9-disagreements.png"), full_page=True)
+
+
+def test_study_chart_fills_in_then_stop_and_resume(page):
+    """The CPU preset with tiny sizes on the bundled sample: the chart appears after the first cell and fills
+    in; Stop keeps the finished cells; Resume runs the rest."""
+    tab(page, "Data")
+    page.get_by_label("Bundled sample").check()
+    tab(page, "Studies")
+    assert page.locator("#study-preset").get_by_label("CPU preset").is_checked()
+    assert page.locator("#study-axis-values textarea, #study-axis-values input").first.input_value() == "32,128,512"
+    fill(page, "study-axis-values", "12,24")
+    fill(page, "study-seeds", 1)
+    fill(page, "study-eval-size", 30)
+    fill(page, "study-settings", "forgetting_tokens=0, n_evals=1, curve_size=8, train_slice=false, min_steps=2, "
+                                 "batch_size=8, shots=2")
+    page.locator("#study-estimate").click()
+    assert "8 cells (8 to run)" in wait_text(page, "#study-status", "estimated", 120)
+    page.locator("#study-start").click()
+    first = wait_text(page, "#study-findings", "cells done", 600)
+    assert page.locator("#study-chart img, #study-chart canvas, #study-chart svg").count() > 0
+    page.locator("#study-stop").click()
+    status = wait_text(page, "#study-status", "stopped", 300)
+    done = int(re.search(r"stopped, (\d+)/8 cells", status).group(1))
+    assert 1 <= done < 8, status
+    assert f"{done} of 8 cells done (stopped)" in wait_text(page, "#study-findings", "(stopped)", 60)
+    page.screenshot(path=str(SHOTS / "10-study-stopped.png"), full_page=True)
+    page.locator("#study-resume").click()
+    wait_text(page, "#study-status", "completed, 8/8 cells", 600)
+    findings = wait_text(page, "#study-findings", "8 of 8 cells done (completed)", 60)
+    assert first != findings and "Winner at 24 labelled tweets" in findings  # the chart and its words filled in
+    table = page.locator("#study-table").inner_text()
+    assert "LoRA" in table and "RAG linear" in table and "few-shot balanced" in table
+    page.screenshot(path=str(SHOTS / "11-study-done.png"), full_page=True)

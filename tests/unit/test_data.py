@@ -210,3 +210,63 @@ def test_unreachable_hub_id_is_an_error_not_a_swap():
 def test_bundled_sample_has_every_label():
     df = pd.read_csv(SAMPLE_PATH)
     assert len(df) >= 300 and df["label_text"].value_counts().min() >= 100
+
+
+def _frames():
+    import pandas as pd
+
+    train = pd.DataFrame({"text": ["good day", "bad day", "ok day", "so good", "so bad", "fine"] * 3,
+                          "label": [2, 0, 1, 2, 0, 1] * 3})
+    test = pd.DataFrame({"text": ["great", "awful", "meh"], "label": [2, 0, 1]})
+    return train, test
+
+
+def test_a_datasetdict_saved_with_save_to_disk_loads_with_its_label_names(tmp_path):
+    import datasets
+
+    train, test = _frames()
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=["negative", "neutral", "positive"])})
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_pandas(train, features=features),
+                               "test": datasets.Dataset.from_pandas(test, features=features)})
+    dd.save_to_disk(str(tmp_path / "saved"))
+    data = load_data(str(tmp_path / "saved"))
+    assert (len(data.train), len(data.test)) == (18, 3) and data.label_names == ["negative", "neutral", "positive"]
+
+
+def test_a_hub_snapshot_and_a_zip_of_it_load_with_splits_from_file_names(tmp_path):
+    import zipfile
+
+    train, test = _frames()
+    snap = tmp_path / "snapshot"
+    (snap / "data").mkdir(parents=True)
+    (snap / "README.md").write_text("---\nlicense: mit\n---\n")
+    train.iloc[:9].to_parquet(snap / "data" / "train-00000-of-00002.parquet")
+    train.iloc[9:].to_parquet(snap / "data" / "train-00001-of-00002.parquet")
+    test.to_parquet(snap / "data" / "validation-00000-of-00001.parquet")
+    data = load_data(str(snap))
+    assert (len(data.train), len(data.test)) == (18, 3)
+    assert any("Splits from the file names" in n and "validation-00000" in n for n in data.notices)
+    archive = tmp_path / "snapshot.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in snap.rglob("*"):
+            z.write(p, p.relative_to(tmp_path))
+    zipped = load_data(str(archive))
+    assert zipped.fingerprint == data.fingerprint and zipped.train_fingerprint == data.train_fingerprint
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../../escape.csv", "text,label\na,1\n")
+    with pytest.raises(UserError, match="would unpack outside its folder"):
+        load_data(str(evil))
+
+
+def test_detected_columns_are_said(tmp_path):
+    p = tmp_path / "kaggle.csv"
+    p.write_text("textID,text,selected_text,sentiment\n" + "".join(
+        f"{i},tweet number {i},number {i},{['negative', 'neutral', 'positive'][i % 3]}\n" for i in range(30)))
+    data = load_data(str(p))
+    assert any(n.startswith("Columns detected: text from 'text' and label from 'sentiment' (also there: textID, "
+                            "selected_text)") for n in data.notices), data.notices
+    named = load_data(str(p), text_column="selected_text", label_column="sentiment")
+    assert not any(n.startswith("Columns detected") for n in named.notices)
+    assert not any(n.startswith("Columns detected") for n in load_data("sample").notices)

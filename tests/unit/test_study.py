@@ -116,7 +116,7 @@ def test_crossover_points_are_found_on_planted_curves():
     assert found[0]["text"].startswith("LoRA overtakes RAG linear between 128 and 512 labelled tweets")
     wins = study_report.winners(table, spec)
     assert wins[0].startswith("at 32 labelled tweets: **RAG linear**") and "**LoRA**" in wins[2]
-    assert "clearly behind" in wins[2] and "a tie" in wins[1]  # 0.55 vs 0.52: the bands (±0.02) overlap
+    assert "clearly behind" in wins[2] and "not a clear win" in wins[1]  # 0.55 vs 0.52: the bands (±0.02) overlap
     spec, table = _planted({"lora": [0.4, 0.6, 0.5], "full": [0.5, 0.5, 0.6]})  # they cross twice
     assert [(c["overtaking"], c["from"]) for c in study_report.crossovers(table, spec)] == [("LoRA", "32"),
                                                                                           ("full fine-tuning", "128")]
