@@ -191,13 +191,15 @@ def test_disagreement_browser_filters_and_shows_a_tweets_neighbours(page):
     page.locator("#dis-show").click()
     counts = wait_text(page, "#dis-counts", "tweets", 120)
     assert "every tweet: 24 tweets" in counts and "the runs disagree:" in counts
+    page.locator("#dis-show").click()  # A and B are filled in now: their filter is counted too
+    page.locator("#dis-counts").filter(has_text=" right, ").wait_for(timeout=60_000)
     page.locator("#dis-filter").get_by_label("every run wrong").check()
     page.locator("#dis-show").click()
     page.wait_for_timeout(2000)
     page.locator("#dis-filter").get_by_label("every tweet").check()
     page.locator("#dis-show").click()
     page.wait_for_timeout(2000)
-    page.locator("#dis-table tbody tr").first.locator("td").nth(1).click()
+    page.locator("#dis-table [role=gridcell]").nth(1).click()  # the first row's text
     detail = wait_text(page, "#dis-detail", "gold", 120)
     assert detail.startswith("Row ")
     page.locator("#dis-neighbours").filter(has_text="similarity").wait_for(timeout=60_000)
