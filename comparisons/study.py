@@ -328,10 +328,9 @@ STUDY_PRESETS = {
     "cpu": StudyPreset("cpu", {
         "methods": ["lora", "fewshot:balanced", "rag:knn", "rag:linear"], "axis": "train_size=32,128,512",
         "seeds": 3, "eval_size": 300, "settings": _CPU_FINETUNE},
-        "The bundled models on a 2-core CPU in about 15 minutes (14.0 measured, bench/RESULTS.md): LoRA trains at least 16 steps of 8 tweets (so 32 "
-        "tweets get 4 epochs, 128 and 512 one), with no forgetting probe and one small curve evaluation; few-shot "
-        "draws "
-        "6 balanced demonstrations from the cell's tweets."),
+        "The bundled models on a 2-core CPU in about 15 minutes (14.0 measured): LoRA trains at "
+        "least 16 steps of 8 tweets (so 32 tweets get 4 epochs, 128 and 512 one), with no forgetting probe and one "
+        "small curve evaluation; few-shot draws 6 balanced demonstrations from the cell's tweets."),
     "gpu": StudyPreset("gpu", {
         "methods": ["lora", "full"], "axis": "train_size=32,128,512,2048,8192,all", "seeds": 5, "eval_size": "all",
         "settings": {"forgetting_tokens": 0, "min_steps": 30, "batch_size": 32, "eval_batch_size": 512}},
