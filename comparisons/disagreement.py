@@ -58,9 +58,8 @@ class Browser:
             mask = right[self.index(a)] & ~right[self.index(b)]
         elif kind == "disagree":
             mask = (self.pred != self.pred[:1]).any(0)
-        elif kind == "confident_errors":
-            which = [self.index(a)] if a else list(range(len(self.records)))
-            mask = ((~right[which]) & (self.conf[which] >= threshold)).any(0)
+        elif kind == "confident_errors":  # any run wrong with at least that confidence
+            mask = ((~right) & (self.conf >= threshold)).any(0)
         else:
             raise UserError(f"unknown filter '{kind}'. Filters: {', '.join(FILTERS)}.")
         if gold:

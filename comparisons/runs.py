@@ -96,6 +96,8 @@ class RunRecord:
             cal = how_cal if c.get("calibrate") else ""
             return f"fewshot {how} {c.get('template', '')}{cal}"
         if self.method == "rag":
+            if c.get("mode") == "linear":
+                return "rag linear"
             return f"rag {c.get('mode', '')} k={self.resolved.get('k_used', c.get('k'))}"
         if self.method == "baseline":
             return f"baseline tf-idf word {c.get('word_ngrams') or '-'} char {c.get('char_ngrams') or '-'}"

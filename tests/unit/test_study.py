@@ -253,3 +253,23 @@ def test_paired_test_of_two_records_and_compare_verdict(tmp_path, tiny_gpt2):
     b.data["fingerprint"] = "another"
     with pytest.raises(UserError, match="different eval splits"):
         paired_records(a, b)
+
+
+def test_run_all_names_a_run_handicapped_by_its_cpu_plan(tmp_path, tiny_gpt2):
+    """Run all's CPU plan trains an eighth of an epoch: its summary says the fine-tuning was handicapped, and
+    that the eval split is too small and the bundled sample too easy for the ranking to mean much."""
+    from comparisons import service as svc
+    from comparisons.api import make_config, run_method
+    from comparisons.data import load_data, subset
+    from finetune.config import PRESETS
+
+    data = subset(load_data("sample", seed=0), 120, 30, seed=0)
+    runs = RunStore(tmp_path)
+    values = PRESETS["run_all_cpu"].apply({"mode": "lora", "model": tiny_gpt2, "batch_size": 4})
+    lora = run_method("finetune", make_config("finetune", values), data, store=runs)
+    peer = run_method("baseline", make_config("baseline", {}), data, store=runs)
+    summary = svc.run_all_summary([lora, peer], 3.0)
+    assert "**What it found**" in summary and "Winner: **" in summary and "McNemar p =" in summary
+    name = f"{lora.label} [{lora.run_id[-6:]}]"
+    assert f"Handicapped by its plan: {name} trained on 0.13 of an epoch (4 steps)" in summary
+    assert "Only 30 eval tweets" in summary and "bundled sample" in summary
