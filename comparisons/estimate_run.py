@@ -52,6 +52,17 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
     from .device import current_precision
 
     try:
+        if method == "finetune" and config.mode == "head":  # one forward pass over train and eval, no training
+            from .models import resolve_lm
+
+            shape = _shape(resolve_lm(config.model).path)
+            if shape is None:
+                return None
+            gpu, room, held = _device(gpu_name)
+            return scoring_estimate(shape, n_texts=len(data.train) + len(data.test),
+                                    tokens_per_text=mean_tokens(data.train.texts, extra=6),
+                                    batch_size=config.eval_batch_size, weight_bytes=4 if gpu is None else 2,
+                                    baseline_bytes=held, gpu_name=gpu, device_bytes=room)
         if method == "finetune":
             from .models import resolve_lm
 

@@ -376,6 +376,13 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
 
 def _finetune_lines(record: RunRecord) -> list[str]:
     t, d, lines = record.timings, record.diagnostics, []
+    if record.config.get("mode") == "head" and "features" in d:
+        n = record.data.get("n_train")
+        lines.append(f"- frozen LM: features of {n} train tweets in {t['feature_seconds']:.0f} s ("
+                     f"{'from the cache' if d['features']['train_from_cache'] else 'computed'}), a logistic head "
+                     f"fitted in {t['fit_seconds']:.1f} s; trainable parameters {record.trainable_params:,} of "
+                     f"{record.total_params:,} (train accuracy {d.get('train_accuracy', 0):.3f})")
+        return lines + _inference_line(record) + [f"- forgetting: {d['forgetting']['text']}"]
     if "train_seconds" in t:
         lines.append(
             f"- trained {t['steps']} steps in {t['train_seconds']:.0f} s ({t['tweets_per_second']:.1f} "

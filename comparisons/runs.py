@@ -89,6 +89,8 @@ class RunRecord:
     def _label(self) -> str:
         c = self.config
         if self.method == "finetune":
+            if c.get("mode") == "head":
+                return f"finetune head (frozen {c.get('model', '')})"
             return f"finetune {c.get('mode', '')} ({c.get('model', '')})"
         if self.method == "fewshot":
             how = "zero-shot" if not c.get("shots") else f"k={c.get('shots')} {c.get('selection', '')}"

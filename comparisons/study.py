@@ -34,12 +34,14 @@ MAX_CELLS = 2000
 DEFAULT_TRAIN = 1000  # a sweep's train size unless its spec names one (as a single run's default)
 # Short names for the methods' usual modes; any registered method also works, as `method` or `method:choice`
 # where the choice is a value of one of its fields with choices (fewshot:balanced, rag:linear, finetune:full).
-ALIASES = {"lora": ("finetune", {"mode": "lora"}), "full": ("finetune", {"mode": "full"})}
-DISPLAY = {"lora": "LoRA", "full": "full fine-tuning", "fewshot:balanced": "few-shot balanced",
+ALIASES = {"lora": ("finetune", {"mode": "lora"}), "full": ("finetune", {"mode": "full"}),
+           "head": ("finetune", {"mode": "head"})}
+DISPLAY = {"lora": "LoRA", "full": "full fine-tuning", "head": "frozen-feature probe",
+           "fewshot:balanced": "few-shot balanced",
            "fewshot:retrieved": "few-shot retrieved", "fewshot:random": "few-shot random", "fewshot": "few-shot",
            "rag": "RAG kNN", "rag:knn": "RAG kNN", "rag:linear": "RAG linear", "rag:prompt": "RAG prompt",
            "baseline": "TF-IDF", "setfit": "SetFit"}
-METHOD_CHOICES = ("lora", "full", "fewshot:balanced", "fewshot:retrieved", "fewshot:random", "rag:knn",
+METHOD_CHOICES = ("lora", "full", "head", "fewshot:balanced", "fewshot:retrieved", "fewshot:random", "rag:knn",
                   "rag:linear", "rag:prompt", "baseline", "setfit")
 # What every study sets unless its settings say otherwise: no model files per cell (a full fine-tuning
 # saves ~540 MB; a study of 45 cells would fill a Space's disk).

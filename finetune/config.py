@@ -10,10 +10,10 @@ from comparisons.device import PRECISIONS
 from comparisons.errors import UserError
 from comparisons.models import LM_CHOICES
 
-MODES = ("lora", "full")
+MODES = ("lora", "full", "head")
 HEAD_INITS = ("label_words", "random")
 # Learning rates per mode: LoRA adapters start at zero and need a larger step than full weights.
-DEFAULT_LR = {"lora": 1e-3, "full": 3e-5}
+DEFAULT_LR = {"lora": 1e-3, "full": 3e-5, "head": 0.0}  # head: a logistic regression, no learning rate
 
 
 @dataclass
@@ -21,7 +21,8 @@ class FinetuneConfig(ConfigBase):
     model: str = setting(
         "auto", "Hub id, local folder, or 'auto' (gpt2; the bundled SmolLM2 offline)", label="Model",
         suggestions=tuple(LM_CHOICES), place="main")
-    mode: str = setting("lora", "lora: adapters and the head train; full: every weight trains", label="Mode",
+    mode: str = setting("lora", "lora: adapters and the head train; full: every weight trains; head: the LM stays "
+                        "frozen, a logistic head trains on its features (transfer learning)", label="Mode",
                         choices=MODES, place="main")
     learning_rate: float | None = setting(
         None, "empty = the mode's default: 1e-3 LoRA, 3e-5 full", label="Learning rate", low=0, high=1,

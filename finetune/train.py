@@ -308,6 +308,10 @@ def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threadi
         store: RunStore | None = None) -> RunRecord:
     """Fine-tune on data.train, evaluate on data.test; returns the finished RunRecord. Under torchrun
     every rank trains; rank 0 alone evaluates, diagnoses and writes the record."""
+    if config.mode == "head":  # the frozen-feature probe: no Trainer, no weights of the LM change
+        from .head import run as run_head
+
+        return run_head(config, data, on_event=on_event, stop=stop, store=store)
     set_rank_device()  # under torchrun: this rank's GPU before anything touches CUDA
     rank, world = _distributed()
     store = store if rank == 0 else None

@@ -190,3 +190,23 @@ def test_label_word_head_starts_as_zero_shot_scores(tiny_gpt2):
         tok(" good", add_special_tokens=False)["input_ids"][0],
     ]
     assert torch.allclose(clf_logits, lm_logits[label_ids], atol=1e-4)
+
+
+def test_frozen_feature_probe_trains_only_a_head_and_caches_features(tmp_path, tiny_gpt2):
+    """mode=head: the LM stays frozen, a logistic head trains on its last-token features; a second run reads the
+    features from the cache; the LM's weights are unchanged."""
+    from comparisons.api import make_config, run_method
+    from comparisons.data import load_data, subset
+    from comparisons.runs import RunStore
+
+    data = subset(load_data("sample", seed=0), 120, 30, seed=0)
+    config = make_config("finetune", {"mode": "head", "model": tiny_gpt2})
+    store = RunStore(tmp_path)
+    first = run_method("finetune", config, data, store=store)
+    assert first.status == "completed" and 0 <= first.metrics["accuracy"] <= 1
+    assert first.trainable_params == 32 * 3 + 3 and first.total_params > 1000 * first.trainable_params / 100
+    assert first.diagnostics["features"]["train_from_cache"] is False
+    again = run_method("finetune", config, data, store=store)
+    assert again.diagnostics["features"]["train_from_cache"] is True
+    assert again.predictions["y_pred"] == first.predictions["y_pred"]
+    assert "frozen" in first.label and "nothing is forgotten" in first.diagnostics["forgetting"]["text"]
