@@ -18,6 +18,8 @@ REGISTRY = {
     "rag": ("rag.config:RagConfig", "rag.run"),
     "baseline": ("peers.config:BaselineConfig", "peers.baseline"),  # TF-IDF + logistic regression
     "setfit": ("peers.config:SetfitConfig", "peers.setfit_run"),  # SetFit on a small sentence encoder
+    # continued pretraining on unlabelled in-domain text (TAPT/DAPT): a language model, not a classifier
+    "adapt": ("finetune.adapt_config:AdaptConfig", "finetune.adapt"),
 }
 ENTRY_MODULES = {method: entry for method, (_, entry) in REGISTRY.items()}
 METHODS = tuple(REGISTRY)
@@ -127,6 +129,10 @@ def summary_json(record: RunRecord) -> dict:
     if record.error:
         out["error"] = record.error
     out.update(record.diagnostics.get("summary", {}))
+    if record.method == "adapt":
+        out.update(train_seconds=t.get("train_seconds"), trainable_params=record.trainable_params,
+                   total_params=record.total_params, adaptation=d.get("adaptation"),
+                   model=f"run:{record.run_id}" if record.artifacts.get("model_dir") else None)
     if record.method in ("baseline", "setfit"):
         out.update(train_seconds=t.get("train_seconds", t.get("fit_seconds")), trainable_params=record.trainable_params,
                    total_params=record.total_params)

@@ -253,7 +253,10 @@ def cmd_run(args) -> dict:
         return {"sweep": [summary_json(r) for r in records]}
     record = run_method(args.method, config, data, store=store, on_event=None if args.json else _progress)
     out = summary_json(record)
-    if not args.json:
+    if not args.json and record.method == "adapt":
+        print(f"{record.run_id}: {record.status}  {record.diagnostics.get('adaptation', {}).get('verdict', '')}  "
+              f"({out['seconds']:.1f} s)")
+    elif not args.json:
         print(f"{record.run_id}: {record.status}  accuracy {out['accuracy']:.4f}  macro-F1 {out['macro_f1']:.4f}  "
               f"({out['seconds']:.1f} s)")
     return out

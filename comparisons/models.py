@@ -129,6 +129,15 @@ def _resolve(requested: str, default_hub: str, bundled: str, bundled_dir, what: 
                              f"instead of {default_hub}.")
     if req == bundled:
         return ResolvedModel(req, bundled, str(bundled_dir()))
+    if req.startswith("run:"):  # a model saved by a run of this app (an adapted LM): runs/<id>/model
+        from .settings import settings
+
+        run_id = req[4:].strip()
+        folder = settings().runs_dir / run_id / "model"
+        if not run_id or "/" in run_id or not (folder / "config.json").exists():
+            raise UserError(f"no saved model for run '{run_id}': give the id of a finished adaptation run with its "
+                            "model saved.")
+        return ResolvedModel(req, f"run:{run_id}", str(folder))
     p = Path(req).expanduser()
     if p.is_dir():
         if not (p / "config.json").exists() and not (p / "modules.json").exists():

@@ -467,5 +467,20 @@ def _peer_lines(record: RunRecord) -> list[str]:
 
 
 # One formatter per method: the lines after the shared head of `result_markdown`.
-FORMATTERS = {"finetune": _finetune_lines, "fewshot": _fewshot_lines, "rag": _rag_lines, "baseline": _peer_lines,
+def _adapt_lines(record: RunRecord) -> list[str]:
+    a, t = record.diagnostics.get("adaptation", {}), record.timings
+    lines = []
+    if a:
+        lines.append(f"- corpus: {a['corpus']} ({a['blocks']} blocks of {a['block_size']} tokens)")
+        lines.append(f"- **{a['verdict']}**")
+    if "train_seconds" in t:
+        lines.append(f"- trained {t['steps']} steps in {t['train_seconds']:.0f} s ({t.get('tokens_per_second', 0):.0f} "
+                     f"tokens/s); trainable parameters {record.trainable_params:,} of {record.total_params:,}")
+    if record.artifacts.get("model_dir"):
+        lines.append(f"- start fine-tuning or few-shot from it: model **run:{record.run_id}**")
+    return lines
+
+
+FORMATTERS = {"finetune": _finetune_lines, "adapt": _adapt_lines, "fewshot": _fewshot_lines, "rag": _rag_lines,
+              "baseline": _peer_lines,
               "setfit": _peer_lines}

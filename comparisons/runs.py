@@ -103,6 +103,9 @@ class RunRecord:
             return f"rag {c.get('mode', '')} k={self.resolved.get('k_used', c.get('k'))}"
         if self.method == "baseline":
             return f"baseline tf-idf word {c.get('word_ngrams') or '-'} char {c.get('char_ngrams') or '-'}"
+        if self.method == "adapt":
+            kind = "DAPT" if c.get("corpus") else "TAPT"
+            return f"adapt {c.get('mode', '')} {kind} ({c.get('model', '')})"
         if self.method == "setfit":
             return f"setfit {c.get('max_steps')} steps"
         return self.method

@@ -10,6 +10,7 @@ from comparisons import service as svc
 from comparisons.device import on_zerogpu
 
 from . import (
+    adapt_tab,
     api,
     compare_tab,
     data_tab,
@@ -39,6 +40,7 @@ def build_demo() -> gr.Blocks:
             widgets = {"finetune": finetune_tab.build(data_fields), "fewshot": fewshot_tab.build(data_fields),
                        "rag": rag_tab.build(data_fields)}
             widgets.update(peers_tab.build(data_fields))
+            widgets["adapt"] = adapt_tab.build(data_fields)
             view, compare_outputs = compare_tab.build(data_fields)
             errors_tab.build(data_fields)
             study_widgets = study_tab.build(data_fields)

@@ -149,6 +149,7 @@ def register() -> None:
     gr.api(method_endpoint("rag"), api_name="run_rag", **HEAVY)
     gr.api(method_endpoint("baseline"), api_name="run_baseline", **HEAVY)
     gr.api(method_endpoint("setfit"), api_name="run_setfit", **HEAVY)
+    gr.api(method_endpoint("adapt"), api_name="run_adapt", **HEAVY)
     gr.api(user_errors(run_all), api_name="run_all", **HEAVY)
     gr.api(user_errors(run_study), api_name="run_study", **HEAVY)
     gr.api(user_errors(compare), api_name="compare", **LIGHT)

@@ -107,7 +107,7 @@ def test_public_api_is_named_and_the_ui_events_are_private(demo):
     info = demo.get_api_info()
     assert set(info["named_endpoints"]) == {"/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag",
                                             "/run_all", "/compare", "/stop", "/run_baseline", "/run_setfit",
-                                            "/run_study"}
+                                            "/run_study", "/run_adapt"}
     assert not info["unnamed_endpoints"]
     classify = info["named_endpoints"]["/classify"]["parameters"]
     assert [p["parameter_name"] for p in classify] == ["text"]
