@@ -298,6 +298,68 @@ def comparison_verdict(records: list[RunRecord], max_pairs: int = 6) -> list[str
     return lines
 
 
+def guide_figures(records: list[RunRecord]) -> dict[str, str]:
+    """The Guide's concepts, each with the newest of the visitor's runs that measures it, in words."""
+    done = [r for r in records if r.status in ("completed", "stopped")]
+    out: dict[str, str] = {}
+
+    def newest(pred):
+        return next((r for r in done if pred(r)), None)
+
+    def pct(a, b):
+        return f"{100 * (b / a - 1):+.1f} %"
+
+    lora = newest(lambda r: r.method == "finetune" and r.config.get("mode") == "lora"
+                  and "after" in r.diagnostics.get("forgetting", {}))
+    full = newest(lambda r: r.method == "finetune" and r.config.get("mode") == "full"
+                  and "after" in r.diagnostics.get("forgetting", {}))
+    lines = []
+    for r, name in ((lora, "LoRA"), (full, "full")):
+        if r is not None:
+            f = r.diagnostics["forgetting"]
+            lines.append(f"your {name} run: WikiText perplexity {f['before']:.1f} → {f['after']:.1f} "
+                         f"({pct(f['before'], f['after'])})")
+    if lines:
+        out["Catastrophic forgetting"] = "; ".join(lines) + "."
+    for concept, verdict in (("Overfitting", "overfitting"), ("Underfitting", "underfitting")):
+        r = newest(lambda r, v=verdict: r.method == "finetune" and r.diagnostics.get("fit", {}).get("verdict") == v)
+        if r is not None:
+            out[concept] = f"your {r.config.get('mode')} run [{r.run_id[-6:]}]: {r.diagnostics['fit']['reason']}."
+    adapt = newest(lambda r: r.method == "adapt" and r.diagnostics.get("adaptation", {}).get("after"))
+    if adapt is not None:
+        text = f"your adaptation [{adapt.run_id[-6:]}]: {adapt.diagnostics['adaptation']['verdict']}."
+        model = f"run:{adapt.run_id}"
+        def base_of(r):  # the same fine-tuning from the base model: same mode, split and train size
+            return newest(lambda b: b.method == "finetune" and b.config.get("mode") == r.config.get("mode")
+                          and b.config.get("model") != model and b.data.get("fingerprint") == r.data.get("fingerprint")
+                          and b.data.get("n_train") == r.data.get("n_train"))
+
+        pairs = [(r, base_of(r)) for r in done if r.method == "finetune" and r.config.get("model") == model]
+        pairs = [(a, b) for a, b in pairs if b is not None]
+        if pairs:
+            a, b = pairs[0]
+            text += (f" From it, {a.config.get('mode')} on {a.data.get('n_train')} labelled tweets scores "
+                     f"{a.metrics['accuracy']:.3f} against {b.metrics['accuracy']:.3f} from the base model "
+                     f"({100 * (a.metrics['accuracy'] - b.metrics['accuracy']):+.1f} points).")
+        out["Domain-specific fine-tuning"] = text
+    modes = {m: newest(lambda r, m=m: r.method == "finetune" and r.config.get("mode") == m and r.metrics)
+             for m in ("head", "lora", "full")}
+    shown = [f"{m} {r.metrics['accuracy']:.3f} with {r.trainable_params:,} trainable parameters in "
+             f"{r.timings.get('train_seconds', 0):.0f} s" for m, r in modes.items() if r is not None]
+    if modes["head"] is not None:
+        out["Transfer learning"] = "your runs: " + "; ".join(shown) + "."
+    fs = newest(lambda r: r.method == "fewshot" and r.diagnostics.get("summary", {}).get("accuracy_calibrated"))
+    if fs is not None:
+        s = fs.diagnostics["summary"]
+        out["Few-shot learning"] = (f"your {fs.label}: {s['accuracy_uncalibrated']:.3f} uncalibrated → "
+                                    f"{s['accuracy_calibrated']:.3f} calibrated ({s['calibration']}).")
+    leaked = newest(lambda r: "leak" in " ".join(r.notices).lower())
+    if leaked is not None:
+        out["Data leakage"] = f"your run [{leaked.run_id[-6:]}] dropped leaked train rows: " + next(
+            n for n in leaked.notices if "leak" in n.lower())
+    return out
+
+
 # ---------------------------------------------------------------- data overview
 
 

@@ -45,9 +45,10 @@ def build_demo() -> gr.Blocks:
             errors_tab.build(data_fields)
             study_widgets = study_tab.build(data_fields)
             try_tab.build(data_fields)
-            guide_tab.build()
+            guide_fill, guide_text = guide_tab.build()
         api.register()
         demo.load(view, None, compare_outputs, **PRIVATE)
+        demo.load(guide_fill, None, guide_text, **PRIVATE)
     demo.queue(max_size=64, default_concurrency_limit=4)
     demo.tpr_widgets = {"data": data_fields, **widgets, "study": study_widgets}  # {tab: {name: component}}, for tests
     return demo

@@ -83,3 +83,26 @@ def test_a_bad_corpus_exits_2_with_a_message(tmp_path, capsys, tiny_gpt2, conten
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not list((tmp_path / "runs").glob("*/record.json"))  # nothing ran
+
+
+def test_the_guide_shows_the_visitors_own_figures(tmp_path, tiny_gpt2, monkeypatch):
+    from comparisons.report import guide_figures
+    from ui.guide_tab import guide_markdown
+
+    monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path))
+    store = RunStore(tmp_path)
+    adapted = run_method("adapt", make_config("adapt", adapt_values(tiny_gpt2, epochs=1)), toy(), store=store)
+    common = {"mode": "lora", "forgetting_tokens": 64, "n_evals": 1, "curve_size": 4, "batch_size": 8}
+    base = run_method("finetune", make_config("finetune", {**common, "model": tiny_gpt2}), toy(), store=store)
+    start = run_method("finetune", make_config("finetune", {**common, "model": f"run:{adapted.run_id}"}), toy(),
+                       store=store)
+    head = run_method("finetune", make_config("finetune", {"mode": "head", "model": tiny_gpt2}), toy(), store=store)
+    figures = guide_figures(store.list())
+    f = start.diagnostics["forgetting"]
+    assert figures["Catastrophic forgetting"].startswith(f"your LoRA run: WikiText perplexity {f['before']:.1f} → ")
+    gap = 100 * (start.metrics["accuracy"] - base.metrics["accuracy"])
+    assert f"({gap:+.1f} points)" in figures["Domain-specific fine-tuning"]
+    assert adapted.diagnostics["adaptation"]["verdict"] in figures["Domain-specific fine-tuning"]
+    probe = f"head {head.metrics['accuracy']:.3f} with {head.trainable_params:,} trainable"
+    assert probe in figures["Transfer learning"]
+    assert "> **Your runs:** your adaptation" in guide_markdown(figures)
