@@ -128,3 +128,18 @@ def test_a_real_study_learns_with_data_on_one_eval_split(real_tweets, tmp_path):
         assert table.loc[(method, "512"), "mean"] > table.loc[(method, "32"), "mean"] + 0.05, table
     assert ((table["ci_low"] <= table["mean"]) & (table["mean"] <= table["ci_high"])).all()
     assert table.loc[("RAG linear", "512"), "mean"] > 0.55  # measured 0.63 at 1,000 tweets (bench/RESULTS.md)
+
+
+def test_short_tapt_on_real_tweets_lowers_held_out_tweet_perplexity(real_tweets, tmp_path):
+    """TAPT with the bundled SmolLM2: 200 real train tweets, one epoch of LoRA; the eval tweets' perplexity falls."""
+    from comparisons.api import make_config, run_method
+    from comparisons.runs import RunStore
+
+    data = subset(load_data(str(real_tweets)), 200, 100, seed=42)
+    config = make_config("adapt", {"mode": "lora", "max_texts": 200, "epochs": 1, "block_size": 64, "batch_size": 8,
+                                   "learning_rate": 1e-3, "perplexity_tokens": 2048, "save_model": False})
+    record = run_method("adapt", config, data, store=RunStore(tmp_path))
+    a = record.diagnostics["adaptation"]
+    assert record.status == "completed", record.error
+    assert a["after"]["domain"] < 0.95 * a["before"]["domain"], a
+    assert a["before"]["general"] > 1 and a["after"]["general"] > 1
