@@ -184,6 +184,41 @@ def test_bad_upload_shows_an_error_and_the_app_keeps_serving(page, tmp_path):
     wait_text(page, "#data-overview", "rows", 60)
 
 
+def test_quality_report_then_drop_suspects_makes_a_cleaned_selection(page, tmp_path):
+    """An upload with planted label flips (the bundled sample has none): report, review, drop, a cleaned selection."""
+    import csv
+
+    with open(ROOT / "comparisons" / "sample_tweets.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    names, flip = ["negative", "neutral", "positive"], {"0": "2", "2": "0", "1": "0"}
+    for r in rows[:25]:
+        r["label"] = flip[r["label"]]
+        r["label_text"] = names[int(r["label"])]
+    planted = tmp_path / "planted.csv"
+    with open(planted, "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tab(page, "Data")
+    page.get_by_label("Uploaded file").check()
+    page.locator("input[type=file]").first.set_input_files(str(planted))
+    page.wait_for_timeout(1500)
+    page.locator("#quality").get_by_text("Data quality").click()
+    page.locator("#quality-run").click()
+    summary = wait_text(page, "#quality-summary", "train rows", 180)
+    assert "Suspected label errors" in summary and "Class balance" in summary
+    page.locator("#quality-rows").filter(has_text="suggested").wait_for(timeout=30_000)
+    page.locator("#drop-suspects").click()
+    notice = wait_text(page, "#data-notice", "Cleaned: dropped", 120)
+    assert "the eval split is untouched" in notice
+    assert page.locator("#drop-rows textarea, #drop-rows input").first.input_value().startswith("suspects: ")
+    fill(page, "drop-rows", "")  # back to the bundled sample for the tests that follow
+    page.get_by_label("Bundled sample").check()
+    page.locator("#load-data").click()
+    wait_text(page, "#data-overview", "rows", 60)
+    page.screenshot(path=str(SHOTS / "8b-quality.png"), full_page=True)
+
+
 def test_disagreement_browser_filters_and_shows_a_tweets_neighbours(page):
     """After the journey's runs (LoRA, few-shot, RAG on the sample's 24 eval tweets): filter, count, select."""
     tab(page, "Disagreements")
