@@ -434,7 +434,8 @@ def _split_files(folder: Path, strict: bool = True) -> tuple[Path, Path]:
     files = sorted(p.name for p in folder.iterdir())[:12]
     check(
         train is not None and test is not None,
-        f"folder {folder} needs a train file and a test file (train.csv and test.csv, or .tsv/.jsonl/.json/.parquet), "
+        f"folder '{folder.name}' needs a train file and a test file (train.csv and test.csv, or "
+        ".tsv/.jsonl/.json/.parquet), "
         f"a DatasetDict saved with save_to_disk, or a Hub snapshot (data/train-*.parquet, ...); "
         f"found: {', '.join(files) or 'nothing'}.",
     )

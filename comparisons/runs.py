@@ -158,7 +158,7 @@ class RunStore:
     def load(self, run_id: str) -> RunRecord:
         path = self.root / run_id / "record.json"
         if not path.exists():
-            raise UserError(f"no run '{run_id}' in {self.root}.")
+            raise UserError(f"no run '{run_id}'.")  # never the server's folder: visitors see this
         record = RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
         if record.status == "running" and not (record.host == socket.gethostname() and _pid_alive(record.pid)):
             record.status = "interrupted"
@@ -189,7 +189,7 @@ class RunStore:
     def delete(self, run_id: str) -> None:
         d = self.root / run_id
         if not (d / "record.json").exists():
-            raise UserError(f"no run '{run_id}' in {self.root}.")
+            raise UserError(f"no run '{run_id}'.")  # never the server's folder: visitors see this
         shutil.rmtree(d)
 
 

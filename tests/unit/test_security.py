@@ -44,3 +44,25 @@ def test_app_does_not_widen_allowed_paths_and_caps_uploads():
     assert all("allowed_paths" not in p.read_text() for p in (ROOT / "ui").glob("*.py"))
     assert "allowed_paths" not in source
     assert "max_file_size" in source
+
+
+def test_messages_never_show_the_servers_folders(tmp_path):
+    """A visitor deleting an unknown run, or uploading a zip without train/test files, sees no server path."""
+    import zipfile
+
+    import pytest
+
+    from comparisons.data import load_data
+    from comparisons.errors import UserError
+    from comparisons.runs import RunStore
+
+    with pytest.raises(UserError) as e:
+        RunStore(tmp_path / "runs").delete("someone-elses-run")
+    assert str(e.value) == "no run 'someone-elses-run'." and str(tmp_path) not in str(e.value)
+    archive = tmp_path / "odd.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("data/readme.md", "nothing here")
+        z.writestr("data/notes.txt", "nor here")
+    with pytest.raises(UserError) as e:
+        load_data(str(archive))
+    assert "needs a train file and a test file" in str(e.value) and "tpr-unzipped" not in str(e.value)
