@@ -34,7 +34,8 @@ def build() -> dict:
                               info="Offline, the Hub choice falls back to the bundled sample (said below).")
             upload = gr.File(label="Upload (CSV, TSV, JSONL, JSON, Parquet; or a zip of a dataset folder: a "
                                    "DatasetDict saved with save_to_disk, or a Hub snapshot)",
-                             file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".zip"], type="filepath")
+                             file_types=[".csv", ".tsv", ".jsonl", ".json", ".parquet", ".zip"], type="filepath",
+                             elem_id="data-upload")
         with gr.Row():
             text_column = gr.Textbox(label="Text column", placeholder="auto: text / sentence / tweet")
             label_column = gr.Textbox(label="Label column", placeholder="auto: label / sentiment / label_text")

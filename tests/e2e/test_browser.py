@@ -201,7 +201,11 @@ def test_quality_report_then_drop_suspects_makes_a_cleaned_selection(page, tmp_p
         w.writerows(rows)
     tab(page, "Data")
     page.get_by_label("Uploaded file").check()
-    page.locator("input[type=file]").first.set_input_files(str(planted))
+    clear = page.locator("#data-upload button[aria-label='Clear']")
+    if clear.count():  # an earlier test's upload is still there
+        clear.first.click()
+        page.wait_for_timeout(500)
+    page.locator("#data-upload input[type=file]").first.set_input_files(str(planted))
     page.wait_for_timeout(1500)
     page.locator("#quality").get_by_text("Data quality").click()
     page.locator("#quality-run").click()
