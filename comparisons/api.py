@@ -87,8 +87,12 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
                check_fit: bool = True) -> RunRecord:
     """Estimate the run's peak memory and time, refuse it with advice when it cannot fit the device, run
     it, and keep the estimate beside what was measured (record.diagnostics["estimate"])."""
-    from .estimate_run import estimate_for
+    from .disk import check_room, expected_bytes
+    from .estimate_run import estimate_for, saved_model_bytes
 
+    if store is not None:  # a model that cannot fit under the disk caps is refused before any work
+        model_bytes = saved_model_bytes(method, config)
+        check_room(store, store.owner or "", expected_bytes(model_bytes) if model_bytes else None)
     estimate = estimate_for(method, config, data)
     if estimate is not None and check_fit and not estimate.fits:
         raise UserError(f"this run would need about {estimate.memory_bytes / 2**30:.1f} GB, more than the "

@@ -1,4 +1,4 @@
-"""python -m comparisons {data,run,study,compare}: the command line.
+"""python -m comparisons {data,run,study,compare,push,board}: the command line.
 
 Progress goes to stderr; `--json` prints one JSON object on stdout. A mistake the user can fix
 prints one line `error: ...` and exits with status 2, without a traceback.
@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "comma-separated; the eval split is never touched")
     p.add_argument("--keep", default="", help="with --drop: train rows to keep anyway (comma-separated, as the "
                                               "quality report numbers them)")
+    p.add_argument("--push-to-hub", default=None, metavar="REPO", help="after the run, push its saved model and "
+                                                                     "model card to this Hub repo (uses HF_TOKEN)")
     add_method_flags(p.add_argument_group("method options (each method takes its own; built from the configs)"))
 
     p = sub.add_parser("study", help="a grid of runs (axes x methods x seeds) with intervals and crossovers",
@@ -131,6 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="check the study, print its cells and estimated time")
     p.add_argument("--png", default=None, help="write the chart here")
     p.add_argument("--runs-dir", default=None, help="where records go (default: $TPR_RUNS_DIR, else ./runs)")
+
+    p = sub.add_parser("push", help="push a run's saved model and its model card to the Hub (uses HF_TOKEN)")
+    p.add_argument("run_id")
+    p.add_argument("repo", help="your-name/model-name")
+    p.add_argument("--public", action="store_true", help="a public repo (default private)")
+    p.add_argument("--runs-dir", default=None, help="where records are (default: $TPR_RUNS_DIR, else ./runs)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("board", help="workshop boards: list them, or print one's leaderboard",
+                       description="board (list) | board CODE [--markdown|--csv|--json] [--freeze] [--remove RUN_ID]")
+    p.add_argument("code", nargs="?", default=None)
+    p.add_argument("--freeze", action="store_true", help="freeze the board (its leaderboard is kept as it stands)")
+    p.add_argument("--remove", default=None, metavar="RUN_ID", help="take an entry off the board")
+    p.add_argument("--runs-dir", default=None, help="where records are (default: $TPR_RUNS_DIR, else ./runs)")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--markdown", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
 
     p = sub.add_parser("compare", help="runs side by side")
     p.add_argument("--runs-dir", default=None, help="where records are (default: $TPR_RUNS_DIR, else ./runs)")
@@ -227,6 +247,10 @@ def cmd_run(args) -> dict:
     from .runs import RunStore
 
     config = make_config(args.method, _method_values(args))  # settings are checked before any data loads
+    if args.push_to_hub:  # a push that cannot happen is said before the run, not after it
+        from .modelcard import check_push, token_for
+
+        check_push(args.push_to_hub, token_for(None, on_space=False))
     data = _selection(args).load(args.max_file_mb)
     if args.drop:
         from .quality import DROP_KINDS, drop_train_rows, quality_report, rows_to_drop
@@ -253,6 +277,8 @@ def cmd_run(args) -> dict:
         return {"sweep": [summary_json(r) for r in records]}
     record = run_method(args.method, config, data, store=store, on_event=None if args.json else _progress)
     out = summary_json(record)
+    if args.push_to_hub:
+        out["pushed_to"] = _push(record, args.push_to_hub, private=True)
     if not args.json and record.method == "adapt":
         print(f"{record.run_id}: {record.status}  {record.diagnostics.get('adaptation', {}).get('verdict', '')}  "
               f"({out['seconds']:.1f} s)")
@@ -353,6 +379,50 @@ def cmd_study(args) -> dict | None:
     return study_report.to_json(study, v["table"], v["cells"], len(full.train))
 
 
+def _push(record, repo: str, private: bool) -> str:
+    from .modelcard import push, token_for
+
+    url = push(record, repo, token_for(None, on_space=False), private=private)
+    _print_err(f"pushed {record.run_id} to {url}")
+    return url
+
+
+def cmd_push(args) -> dict:
+    from .runs import RunStore
+
+    record = RunStore(args.runs_dir or settings().runs_dir).load(args.run_id)
+    return {"run_id": record.run_id, "pushed_to": _push(record, args.repo, private=not args.public)}
+
+
+def cmd_board(args) -> dict | None:
+    from .board import Board, BoardStore, summary, to_csv, to_json, to_markdown
+    from .runs import RunStore
+
+    store = BoardStore(RunStore(args.runs_dir or settings().runs_dir))
+    if not args.code:
+        if args.freeze or args.remove:
+            raise UserError("name the board: board CODE --freeze / --remove RUN_ID.")
+        found = sorted(store.root.glob("*.json")) if store.root.is_dir() else []
+        listed = [Board.from_dict(json.loads(p.read_text(encoding="utf-8"))) for p in found]
+        if args.json:
+            return {"boards": [to_json(b, store.rows(b)) for b in listed]}
+        for b in listed:
+            print(summary(b, store.rows(b)))
+        if not listed:
+            print("no boards yet")
+        return None
+    board = store.load(args.code)
+    if args.remove:
+        board = store.remove(board.code, None, args.remove)  # the machine's owner may act as every host
+    if args.freeze:
+        board = store.freeze(board.code, None)
+    rows = store.rows(board)
+    if args.json:
+        return to_json(board, rows)
+    print(to_csv(rows) if args.csv else to_markdown(board, rows), end="")
+    return None
+
+
 def cmd_compare(args) -> dict | str:
     from .report import comparison_rows, to_csv, to_markdown
     from .runs import RunStore
@@ -387,7 +457,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        out = {"data": cmd_data, "run": cmd_run, "study": cmd_study, "compare": cmd_compare}[args.command](args)
+        commands = {"data": cmd_data, "run": cmd_run, "study": cmd_study, "compare": cmd_compare, "push": cmd_push,
+                    "board": cmd_board}
+        out = commands[args.command](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

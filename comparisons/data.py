@@ -485,6 +485,27 @@ def load_data(
     return load_hub(src, text_column=text_column, label_column=label_column)
 
 
+def display_source(source: str | None) -> str:
+    """How a data source is shown to visitors: a Hub id or 'sample' as it is, a file or folder by its name alone
+    (an upload lives in the server's temporary folder, which is nobody's business)."""
+    src = str(source or "")
+    if src in ("", "auto"):
+        return "the default dataset"
+    if src == "sample":
+        return "the bundled sample"
+    if src.startswith(("/", ".", "~")) or "\\" in src or Path(src).exists():
+        return Path(src).name or src
+    return src
+
+
+def hub_dataset(source: str | None) -> str | None:
+    """The Hub dataset id a source is (None for files, folders and the bundled sample)."""
+    src = str(source or "")
+    if src == "sample" or src.startswith(("/", ".", "~")) or Path(src).exists():
+        return None
+    return src if re.fullmatch(r"[\w.-]+/[\w.-]+", src) else None
+
+
 def load_hub(dataset_id: str, *, text_column: str | None = None, label_column: str | None = None) -> TweetData:
     check(
         re.fullmatch(r"[\w.-]+(/[\w.-]+)?", dataset_id) is not None,

@@ -175,3 +175,13 @@ def gpu_present() -> bool:
 def on_zerogpu() -> bool:
     """A Hugging Face ZeroGPU Space (the `spaces` package sets SPACES_ZERO_GPU there)."""
     return os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "true")
+
+
+def on_space() -> bool:
+    """Running as a Hugging Face Space (the Space runtime sets SPACE_ID)."""
+    return bool(os.environ.get("SPACE_ID", "").strip())
+
+
+def space_has_oauth() -> bool:
+    """The Space has 'Sign in with Hugging Face' (`hf_oauth: true` in its README sets OAUTH_CLIENT_ID)."""
+    return on_space() and bool(os.environ.get("OAUTH_CLIENT_ID", "").strip())

@@ -136,3 +136,30 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
     except Exception:  # an estimate must never stop a run it cannot size
         return None
     return None
+
+
+def saved_model_bytes(method: str, config) -> float | None:
+    """What the run's model folder will take on disk, from the model's config (no weights): every parameter in
+    fp32 for a full model (or a LoRA merged by adaptation), the adapter and head for LoRA; None for a run that saves
+    no model or a model whose config cannot be read here."""
+    from .disk import TOKENIZER_BYTES_PER_TOKEN
+    from .estimate import lora_params
+    from .models import resolve_embedder, resolve_lm
+
+    if not getattr(config, "save_model", True):
+        return None
+    try:
+        if method in ("finetune", "adapt") and getattr(config, "mode", "") in ("full", "lora"):
+            shape = _shape(resolve_lm(config.model).path)
+            if shape is None:
+                return None
+            tokenizer = shape.vocab * TOKENIZER_BYTES_PER_TOKEN
+            if method == "finetune" and config.mode == "lora":
+                return float(lora_params(shape, config.lora_r) * 4 + tokenizer)
+            return float(shape.params * 4 + tokenizer)
+        if method == "setfit":
+            shape = _shape(resolve_embedder(config.embedder).path)
+            return None if shape is None else float(shape.params * 4 + shape.vocab * TOKENIZER_BYTES_PER_TOKEN)
+    except Exception:  # an unresolvable model: the save itself still checks the caps
+        return None
+    return None

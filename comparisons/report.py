@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import TweetData, leakage_report, summary
+from .data import TweetData, display_source, leakage_report, summary
 from .errors import UserError
 from .runs import RunRecord, RunStore
 from .stats import accuracy_interval, paired_records, wilson
@@ -158,6 +158,16 @@ def export_compare(store: RunStore, fingerprint: str | None, folder: Path) -> li
     return [str(p) for p in paths.values()]
 
 
+def model_state(record: RunRecord) -> str:
+    """'saved (540 MB)', 'model evicted' (the disk cap took it; the record stays) or '' (none saved)."""
+    if record.artifacts.get("model_evicted"):
+        return "model evicted"
+    if record.artifacts.get("model_dir") and Path(record.artifacts["model_dir"]).is_dir():
+        size = record.artifacts.get("model_bytes")
+        return f"saved ({size / 2**20:.0f} MB)" if size else "saved"
+    return ""
+
+
 def runs_table(store: RunStore) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -167,11 +177,12 @@ def runs_table(store: RunStore) -> pd.DataFrame:
                 "status": r.status,
                 "accuracy": round(r.metrics["accuracy"], 4) if r.metrics.get("accuracy") is not None else None,
                 "eval split": r.data.get("fingerprint"),
+                "model": model_state(r),
                 "created": r.created_at,
             }
             for r in store.list()
         ],
-        columns=["run_id", "method", "status", "accuracy", "eval split", "created"],
+        columns=["run_id", "method", "status", "accuracy", "eval split", "model", "created"],
     )
 
 
@@ -382,7 +393,7 @@ def data_overview(data: TweetData) -> dict:
     )
     leak_df = pd.DataFrame(leak["examples"], columns=["test_index", "train_index", "text", "test_label", "train_label"])
     lines = [
-        f"**Source:** {data.source} · **labels:** {', '.join(data.label_names)} · "
+        f"**Source:** {display_source(data.source)} · **labels:** {', '.join(data.label_names)} · "
         f"**eval split fingerprint:** `{data.fingerprint}`"
     ]
     for name, v in s["splits"].items():

@@ -13,6 +13,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import tempfile
@@ -69,6 +70,8 @@ class RunRecord:
     device: str = "cpu"
     hardware: dict = field(default_factory=dict)  # GPU name and capability, precision, torch and CUDA versions
     study: dict = field(default_factory=dict)  # {"study_id", "cell"} when the run is a cell of a study
+    owner: str = ""  # the visitor who made it ("hf:<user>" or an opaque browser id); "" for the machine's owner (CLI)
+    owner_name: str = ""  # how the owner is shown (their Hugging Face name; boards keep nicknames)
     versions: dict = field(default_factory=dict)
     created_at: str = ""
     finished_at: str | None = None
@@ -79,7 +82,8 @@ class RunRecord:
         if not self.run_id:
             stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             self.run_id = f"{stamp}-{self.method}-{uuid.uuid4().hex[:6]}"
-        self.created_at = self.created_at or _now()
+        # milliseconds: runs made within one second (a study's cells, a workshop) still have an order
+        self.created_at = self.created_at or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
     @property
     def label(self) -> str:
@@ -136,42 +140,65 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class RunStore:
-    """Run records as `<root>/<run_id>/record.json`; each run's artefacts live beside its record."""
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # what run ids look like: never a path
 
-    def __init__(self, root: str | Path = "runs"):
+
+class RunStore:
+    """Run records as `<root>/<run_id>/record.json`; each run's artefacts live beside its record.
+
+    `owner=None` is the machine's owner (the CLI, benchmarks): every run. A visitor's store
+    (`store.for_owner(id)`) lists, loads and deletes only that visitor's runs, and stamps the runs it saves as
+    theirs; another visitor's run reads exactly like one that does not exist."""
+
+    def __init__(self, root: str | Path = "runs", owner: str | None = None, owner_name: str = ""):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self.owner, self.owner_name = owner, owner_name
+        self._lock = _ROOT_LOCKS.setdefault(str(self.root.resolve()), threading.Lock())
+
+    def for_owner(self, owner: str, owner_name: str = "") -> RunStore:
+        if not owner:
+            raise ValueError("a visitor's store needs an owner id")
+        return RunStore(self.root, owner, owner_name)
+
+    def visible(self, record: RunRecord) -> bool:
+        return self.owner is None or record.owner == self.owner
 
     def run_dir(self, run_id: str) -> Path:
-        d = self.root / run_id
+        d = self.root / _checked_id(run_id)
         d.mkdir(parents=True, exist_ok=True)
         return d
 
     def save(self, record: RunRecord) -> Path:
+        if self.owner is not None:
+            if record.owner and record.owner != self.owner:
+                raise UserError(f"no run '{record.run_id}'.")  # never overwrite another visitor's run
+            record.owner, record.owner_name = self.owner, record.owner_name or self.owner_name
         path = self.run_dir(record.run_id) / "record.json"
         with self._lock:
             write_json_atomic(path, record.to_dict())
         return path
 
     def load(self, run_id: str) -> RunRecord:
+        run_id = (run_id or "").strip()
         path = self.root / run_id / "record.json"
-        if not path.exists():
+        if not RUN_ID.fullmatch(run_id) or not path.exists():
             raise UserError(f"no run '{run_id}'.")  # never the server's folder: visitors see this
         record = RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if not self.visible(record):
+            raise UserError(f"no run '{run_id}'.")  # another visitor's run reads as no run at all
         if record.status == "running" and not (record.host == socket.gethostname() and _pid_alive(record.pid)):
             record.status = "interrupted"
         return record
 
     def list(self) -> list[RunRecord]:
-        """Every readable record, newest first; records of dead processes show as interrupted."""
+        """Every readable record this store may see, newest first; records of dead processes show as interrupted."""
         out = []
         for p in sorted(self.root.glob("*/record.json")):
             try:
                 out.append(self.load(p.parent.name))
-            except (OSError, ValueError, TypeError):
-                continue  # a foreign or damaged file is skipped, never fatal
+            except (OSError, ValueError, TypeError, UserError):
+                continue  # a foreign or damaged file, or another visitor's run, is skipped, never fatal
         return sorted(out, key=lambda r: r.created_at, reverse=True)
 
     def mark_interrupted(self) -> int:
@@ -182,15 +209,24 @@ class RunStore:
             raw = json.loads(path.read_text(encoding="utf-8"))
             if r.status == "interrupted" and raw.get("status") == "running":
                 r.error = r.error or "the process running it ended before it finished"
-                self.save(r)
+                RunStore(self.root).save(r)
                 n += 1
         return n
 
     def delete(self, run_id: str) -> None:
-        d = self.root / run_id
-        if not (d / "record.json").exists():
-            raise UserError(f"no run '{run_id}'.")  # never the server's folder: visitors see this
-        shutil.rmtree(d)
+        record = self.load(run_id)  # checks the id and that this store may see it
+        if record.status == "running":
+            raise UserError(f"run '{record.run_id}' is still running: stop it first.")
+        shutil.rmtree(self.root / record.run_id)
+
+
+_ROOT_LOCKS: dict[str, threading.Lock] = {}  # one write lock per runs folder, shared by its owners' views
+
+
+def _checked_id(run_id: str) -> str:
+    if not RUN_ID.fullmatch(run_id or ""):
+        raise UserError(f"no run '{run_id}'.")
+    return run_id
 
 
 def write_json_atomic(path: Path, obj) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+import re
 import shutil
 import tempfile
 import threading
@@ -92,8 +93,40 @@ def current_selection(key: str | None) -> Selection:
     return session(key).selection or default_selection()
 
 
-def runs_store() -> RunStore:
-    return RunStore(settings().runs_dir)
+def runs_store(visitor: Visitor | None = None) -> RunStore:
+    """The runs folder as `visitor` may see it (their own runs only); the machine owner's view (every run) when
+    None, which only the CLI, benchmarks and start-up use."""
+    store = RunStore(settings().runs_dir)
+    return store.for_owner(visitor.id, visitor.name) if visitor is not None else store
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is asking: the owner of the runs they make. `id` is "hf:<user>" when logged in with Hugging Face
+    (OAuth on a Space), else "b:" + a hash of the browser's own random cookie (it survives a page reload and a
+    server restart), else "s:" + a hash of the page session (an API client). The hashes are one-way: an id in a
+    record or a board never lets anyone act as its owner. `session` keys the page's stop flag and data selection."""
+
+    id: str
+    name: str
+    session: str
+    logged_in: bool = False
+
+    @classmethod
+    def of(cls, session: str | None, cookie: str | None = None, hf_user: str | None = None) -> Visitor:
+        session = session or "default"
+        if hf_user:
+            return cls(f"hf:{hf_user}", hf_user, session, logged_in=True)
+        secret, kind = (cookie, "b") if cookie and VISITOR_COOKIE_VALUE.fullmatch(cookie) else (session, "s")
+        digest = hashlib.sha256(f"tpr-visitor:{secret}".encode()).hexdigest()[:20]
+        return cls(f"{kind}:{digest}", f"visitor-{digest[:4]}", session)
+
+    def store(self) -> RunStore:
+        return runs_store(self)
+
+
+VISITOR_COOKIE = "tpr_visitor"  # set by the page itself (ui/__init__.py): a random id, never shown anywhere
+VISITOR_COOKIE_VALUE = re.compile(r"[A-Za-z0-9-]{16,64}")
 
 
 # ---------------------------------------------------------------- data
@@ -377,11 +410,11 @@ def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
     return spec, full, plan(spec, full), done
 
 
-def study_estimate_text(spec, resume: str | None = None) -> str:
+def study_estimate_text(spec, resume: str | None = None, store: RunStore | None = None) -> str:
     """The study's size and estimated time before it starts (the sum of its cells' estimates)."""
     from .study import estimate_seconds
 
-    spec, full, cells, done = plan_study(spec, resume)
+    spec, full, cells, done = plan_study(spec, resume, store)
     seconds = estimate_seconds(spec, full, cells, skip=set(done))
     todo = len([c for c in cells if c.key not in done])
     when = "cannot be estimated here (a model's config is unreadable)" if seconds is None else \
@@ -456,6 +489,27 @@ def model_archive(record: RunRecord | None) -> str | None:
         return None
     return shutil.make_archive(str(Path(tempfile.mkdtemp(prefix="tpr-model-")) / f"{record.run_id}-model"), "zip",
                                folder)
+
+
+def own_model_run(visitor: Visitor, run_id: str | None) -> RunRecord:
+    """One of the visitor's own runs that has a saved model (another visitor's run reads as no run at all)."""
+    if not run_id:
+        raise UserError("choose one of your runs first.")
+    record = visitor.store().load(run_id)
+    if not record.artifacts.get("model_dir") or not Path(record.artifacts["model_dir"]).is_dir():
+        why = "was evicted to keep the disk under its cap (the record is kept)" if record.artifacts.get(
+            "model_evicted") else "saved no model"
+        raise UserError(f"run '{record.run_id}' {why}.")
+    return record
+
+
+def push_model(visitor: Visitor, run_id: str | None, repo: str, oauth_token: str | None, private: bool = True) -> str:
+    """Push one of the visitor's models to the Hub with their own token (HF_TOKEN only off a Space)."""
+    from .device import on_space
+    from .modelcard import push, token_for
+
+    record = own_model_run(visitor, run_id)
+    return push(record, repo, token_for(oauth_token, on_space()), private=private)
 
 
 def compare_json(store: RunStore, fingerprint: str | None = None) -> dict:
@@ -631,3 +685,50 @@ def neighbours_table(text: str, data: TweetData, embedder: str = "auto", k: int 
 
 def wait_seconds(t0: float) -> str:
     return f"{time.perf_counter() - t0:.0f} s"
+
+
+# ---------------------------------------------------------------- workshop boards
+
+
+def board_store():
+    from .board import BoardStore
+
+    return BoardStore(runs_store())
+
+
+def create_board(visitor: Visitor, nickname: str = "", title: str = "", fix_selection: bool = False) -> dict:
+    """A new board hosted by the visitor; with `fix_selection`, their current data selection is everyone's, so
+    that all entries are scored on one eval split."""
+    from dataclasses import asdict
+
+    from .board import check_nickname, to_json
+    from .data import display_source
+
+    name = check_nickname(nickname, visitor.name)
+    selection, fingerprint, text = {}, "", ""
+    if fix_selection:
+        sel = current_selection(visitor.session)
+        data = load_selection(sel)
+        selection, fingerprint = asdict(sel), data.fingerprint
+        text = f"{display_source(data.source)}, {len(data.train)} train / {len(data.test)} eval tweets, seed {sel.seed}"
+    board = board_store().create(visitor.id, name, title, selection, fingerprint, text)
+    return to_json(board, [])
+
+
+def join_board(visitor: Visitor, code: str, nickname: str = "") -> dict:
+    """Join a board; a board with a fixed selection becomes the visitor's data selection."""
+    from .board import to_json
+
+    store = board_store()
+    board = store.join(code, visitor.id, nickname, visitor.name)
+    if board.selection:
+        session(visitor.session).selection = Selection(**board.selection)
+    return to_json(board, store.rows(board))
+
+
+def board_json(code: str) -> dict:
+    from .board import to_json
+
+    store = board_store()
+    board = store.load(code)
+    return to_json(board, store.rows(board))

@@ -20,6 +20,9 @@ VARIABLES = {
     "TPR_WIKITEXT": ("(none)", "a WikiText-2 raw test file for the forgetting probe when the Hub is unreachable"),
     "TPR_SHARED_DATA": ("../shared/data", "the real tweets and WikiText-2 that tests and benchmarks use"),
     "TPR_MAX_UPLOAD_MB": ("50", "the app's upload cap"),
+    "TPR_RUNS_MAX_GB": ("20", "cap of the runs folder: the oldest model files are evicted first, records kept "
+                              "(0: no cap; a Space's disk is 50 GB)"),
+    "TPR_OWNER_MAX_GB": ("3", "cap of one visitor's runs (about five full fine-tunings of the 135M model; 0: no cap)"),
 }
 
 
@@ -31,6 +34,8 @@ class Settings:
     wikitext: Path | None
     shared_data: Path
     max_upload_mb: float
+    runs_max_gb: float | None = None
+    owner_max_gb: float | None = None
 
     @property
     def tweets(self) -> Path:
@@ -46,18 +51,23 @@ def _path(name: str, default: Path) -> Path:
     return Path(value).expanduser() if value else default
 
 
+def _number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+
+
 def settings() -> Settings:
     cache = _path("TPR_CACHE", Path.home() / ".cache" / "tune-prompt-retrieve")
     wikitext = os.environ.get("TPR_WIKITEXT", "").strip()
-    try:
-        max_mb = float(os.environ.get("TPR_MAX_UPLOAD_MB", "") or 50)
-    except ValueError:
-        max_mb = 50.0
     return Settings(
         runs_dir=_path("TPR_RUNS_DIR", Path("runs")),
         cache_dir=cache,
         embed_cache=_path("TPR_EMBED_CACHE", cache / "embeddings"),
         wikitext=Path(wikitext).expanduser() if wikitext else None,
         shared_data=_path("TPR_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"),
-        max_upload_mb=max_mb,
+        max_upload_mb=_number("TPR_MAX_UPLOAD_MB", 50),
+        runs_max_gb=_number("TPR_RUNS_MAX_GB", 20),
+        owner_max_gb=_number("TPR_OWNER_MAX_GB", 3),
     )

@@ -25,7 +25,7 @@ from pathlib import Path
 from .api import METHODS, REGISTRY, Selection, config_class, make_config, run_method
 from .data import TweetData, parse_size, subset
 from .errors import UserError
-from .runs import RunRecord, RunStore, _pid_alive, study_tag, write_json_atomic
+from .runs import RUN_ID, RunRecord, RunStore, _pid_alive, study_tag, write_json_atomic
 
 TRAIN_SIZE = "train_size"
 METRICS = ("accuracy", "macro_f1")
@@ -375,6 +375,7 @@ class Study:
     pid: int = 0
     host: str = ""
     notices: list = field(default_factory=list)
+    owner: str = ""  # the visitor whose study it is (comparisons.runs.RunRecord.owner); "" for the CLI's
 
     def __post_init__(self):
         if not self.study_id:
@@ -405,22 +406,33 @@ class StudyStore:
         self.root = runs.root / "studies"
 
     def save(self, study: Study) -> None:
+        """A visitor's store saves studies as theirs, and never over another visitor's."""
+        if self.runs.owner is not None:
+            if study.owner and study.owner != self.runs.owner:
+                raise UserError(f"no study '{study.study_id}'.")
+            study.owner = self.runs.owner
         self.root.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.root / f"{study.study_id}.json", study.to_dict())
 
     def load(self, study_id: str) -> Study:
-        path = self.root / f"{(study_id or '').strip()}.json"
-        if not study_id or "/" in study_id or not path.is_file():
+        study_id = (study_id or "").strip()
+        path = self.root / f"{study_id}.json"
+        if not RUN_ID.fullmatch(study_id) or not path.is_file() or not self._visible(path):
             raise UserError(f"no study '{study_id}'. Studies: {', '.join(s.study_id for s in self.list()) or 'none'}.")
         study = Study.from_dict(json.loads(path.read_text(encoding="utf-8")))
         if study.status == "running" and not (study.host == socket.gethostname() and _pid_alive(study.pid)):
             study.status = "interrupted"
         return study
 
+    def _visible(self, path: Path) -> bool:
+        return self.runs.owner is None or json.loads(path.read_text(encoding="utf-8")).get("owner") == self.runs.owner
+
     def list(self) -> list[Study]:
         out = []
         for p in sorted(self.root.glob("*.json")):
             try:
+                if not self._visible(p):
+                    continue
                 out.append(self.load(p.stem))
             except (OSError, ValueError, TypeError, UserError):
                 continue

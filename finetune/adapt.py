@@ -205,12 +205,15 @@ def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.
             "perplexity_tokens": config.perplexity_tokens, "before": before, "after": after,
             "verdict": verdict(before, after, domain_name)}
         if config.save_model and store is not None and not live.stopped_by_user:
-            folder = store.run_dir(record.run_id) / "model"
-            model.save_pretrained(folder, safe_serialization=True)
-            tokenizer.save_pretrained(folder)
-            (folder / "tpr_adapted.json").write_text(json.dumps(
-                {"base_model": resolved.name, "mode": config.mode, **record.diagnostics["adaptation"]}, indent=1))
-            record.artifacts["model_dir"] = str(folder)
+            from comparisons.disk import model_bytes, save_model_folder
+
+            def write(folder):
+                model.save_pretrained(folder, safe_serialization=True)
+                tokenizer.save_pretrained(folder)
+                (folder / "tpr_adapted.json").write_text(json.dumps(
+                    {"base_model": resolved.name, "mode": config.mode, **record.diagnostics["adaptation"]}, indent=1))
+
+            save_model_folder(store, record, write, model_bytes(model, tokenizer=tokenizer))
         if on_event:
             on_event({"event": "done", "verdict": record.diagnostics["adaptation"]["verdict"]})
     return record

@@ -332,11 +332,13 @@ def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threadi
         evaluate(config, data, model, sets, record)
         diagnose(config, data, model, record, live, emit)
         if config.save_model and store is not None:
+            from comparisons.disk import model_bytes, save_model_folder
+
             from .saved import save_classifier
 
-            folder = store.run_dir(record.run_id) / "model"
-            record.artifacts["model_dir"] = str(save_classifier(model.clf, model.tokenizer, folder, config.mode,
-                                                                config.input_template, config.max_length))
+            save_model_folder(store, record, lambda folder: save_classifier(
+                model.clf, model.tokenizer, folder, config.mode, config.input_template, config.max_length),
+                model_bytes(model.clf, trainable_only=config.mode == "lora", tokenizer=model.tokenizer))
         if emit:
             emit({"event": "done", "accuracy": record.metrics["accuracy"], "macro_f1": record.metrics["macro_f1"]})
     return record

@@ -131,7 +131,11 @@ def run(config: SetfitConfig, data: TweetData, *, on_event=None, stop: threading
         probs[:, head.classes_] = np.asarray(model.predict_proba(list(data.test.texts), as_numpy=True))
         finish_predictions(record, data.test.labels, probs, data.label_names, time.perf_counter() - t0)
         if store is not None and not events.stopped:
-            record.artifacts["model_dir"] = str(save(model, store.run_dir(record.run_id) / "model"))
+            from comparisons.disk import model_bytes, save_model_folder
+
+            body = model.model_body
+            save_model_folder(store, record, lambda folder: save(model, folder),
+                              model_bytes(body, tokenizer=body.tokenizer))
         emit({"event": "done", "accuracy": record.metrics["accuracy"], "macro_f1": record.metrics["macro_f1"]})
     return record
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import gradio as gr
 
 from comparisons import service as svc
-from comparisons.device import on_zerogpu
+from comparisons.device import on_zerogpu, space_has_oauth
 
 from . import (
     adapt_tab,
     api,
+    board_tab,
     compare_tab,
     data_tab,
     errors_tab,
@@ -24,7 +25,7 @@ from . import (
     try_tab,
     workers,
 )
-from .common import PRIVATE
+from .common import PRIVATE, VISITOR_COOKIE_JS
 
 
 def build_demo() -> gr.Blocks:
@@ -34,7 +35,9 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="Tune · Prompt · Retrieve") as demo:
         gr.Markdown("# Tune · Prompt · Retrieve\nShould you **fine-tune**, **prompt with examples**, or **retrieve**? "
                     "Run all three on the same tweets and compare. Start in **Data**, then any method tab, then "
-                    "**Compare**.")
+                    "**Compare**. Your runs are yours: other visitors never see them.")
+        if space_has_oauth():  # 'Sign in with Hugging Face': runs then follow the account, and Push uses its token
+            gr.LoginButton()
         with gr.Tabs():
             data_fields = data_tab.build()
             widgets = {"finetune": finetune_tab.build(data_fields), "fewshot": fewshot_tab.build(data_fields),
@@ -45,9 +48,12 @@ def build_demo() -> gr.Blocks:
             errors_tab.build(data_fields)
             study_widgets = study_tab.build(data_fields)
             try_tab.build(data_fields)
+            board_fill, board_outputs = board_tab.build(data_fields)
             guide_fill, guide_text = guide_tab.build()
         api.register()
+        demo.load(None, js=VISITOR_COOKIE_JS, **PRIVATE)  # the visitor's own id, kept by the browser
         demo.load(view, None, compare_outputs, **PRIVATE)
+        demo.load(board_fill, None, board_outputs, **PRIVATE)
         demo.load(guide_fill, None, guide_text, **PRIVATE)
     demo.queue(max_size=64, default_concurrency_limit=4)
     demo.tpr_widgets = {"data": data_fields, **widgets, "study": study_widgets}  # {tab: {name: component}}, for tests

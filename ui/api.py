@@ -21,7 +21,7 @@ from comparisons.api import config_class
 from comparisons.config import kind_of, optional
 
 from . import workers
-from .common import HEAVY, LIGHT, app_defaults, session_key, user_errors
+from .common import HEAVY, LIGHT, app_defaults, session_key, user_errors, visitor
 
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 API_SOURCES = {"hub": svc.SOURCE_HUB, "sample": svc.SOURCE_SAMPLE}
@@ -56,7 +56,7 @@ def method_endpoint(method: str):
         values["seed"] = selection.seed
         workers.check_fits_zerogpu("run", method, values, selection)
         last = None
-        for last in workers.run_job("run", method, values, selection, session_key(request)):
+        for last in workers.run_job("run", method, values, selection, visitor(request)):
             pass
         return svc.record_summary(last.record, last.error)
 
@@ -85,7 +85,7 @@ def load_data(source: str = "hub", text_column: str = "", label_column: str = ""
 
 def classify(text: str, request: gr.Request = None) -> dict:
     """Every method with a finished run on your selection's eval split labels one text."""
-    out = workers.try_it(text, _selection(request))
+    out = workers.try_it(text, _selection(request), visitor(request))
     return {"answers": out["table"].to_dict("records"), "neighbours": out["neighbours"], "prompt": out["prompt"],
             "setfit_neighbours": out["setfit_neighbours"]}
 
@@ -95,7 +95,7 @@ def run_all(request: gr.Request = None) -> dict:
     selection = _selection(request)
     workers.check_fits_zerogpu("all", "", {}, selection)
     records = []
-    for u in workers.run_job("all", "", {}, selection, session_key(request)):
+    for u in workers.run_job("all", "", {}, selection, visitor(request)):
         records = u.records
     return {"runs": [svc.record_summary(r) for r in records]}
 
@@ -119,20 +119,68 @@ def run_study(methods: str = "lora,fewshot:balanced,rag:knn,rag:linear", axis: s
                          settings=parse_settings(settings), data=sel.source, text_column=sel.text_column,
                          label_column=sel.label_column, drop_leaked=sel.drop_leaked, seed=sel.seed,
                          train_size=sel.train_size).to_dict()
-    workers.check_study_fits_zerogpu(spec, resume or None)
+    who = visitor(request)
+    workers.check_study_fits_zerogpu(spec, resume or None, who)
     last = None
-    for last in workers.run_study(spec, resume or None, session_key(request)):
+    for last in workers.run_study(spec, resume or None, who):
         pass
     if last is None or not last.study_id:
         raise svc.UserError(last.error if last and last.error else "the study did not start.")
-    store = StudyStore(svc.runs_store())
+    store = StudyStore(who.store())
     v = study_report.view(store, store.load(last.study_id))
     return study_report.to_json(v["study"], v["table"], v["cells"])
 
 
-def compare(fingerprint: str = "") -> dict:
-    """Finished runs on one eval split (the newest run's unless named), as the CLI's compare --json."""
-    return svc.compare_json(svc.runs_store(), fingerprint or None)
+def compare(fingerprint: str = "", request: gr.Request = None) -> dict:
+    """Your finished runs on one eval split (the newest run's unless named), as the CLI's compare --json."""
+    return svc.compare_json(visitor(request).store(), fingerprint or None)
+
+
+def my_runs(request: gr.Request = None) -> dict:
+    """Every run of yours (and only yours), newest first, as the CLI's run --json summaries."""
+    return {"runs": [svc.record_summary(r) for r in visitor(request).store().list()]}
+
+
+def delete_run(run_id: str, request: gr.Request = None) -> str:
+    """Delete one of your runs (another visitor's run reads as no run at all)."""
+    visitor(request).store().delete(run_id)
+    return f"deleted run {run_id}"
+
+
+def push_to_hub(run_id: str, repo: str, private: bool = True, request: gr.Request = None,
+                token: gr.OAuthToken | None = None) -> str:
+    """Push one of your saved models, with its model card, to the Hub repo `repo` (your-name/model-name), with your
+    Hugging Face login's token. Returns the repo's URL."""
+    return svc.push_model(visitor(request), run_id, repo, token.token if token else None, private=bool(private))
+
+
+def create_board(title: str = "", nickname: str = "", fix_selection: bool = True, request: gr.Request = None) -> dict:
+    """Host a workshop board: returns its code. With fix_selection, your current data selection (/load_data) is
+    every participant's, so that all entries are scored on the same eval split."""
+    return svc.create_board(visitor(request), nickname, title, bool(fix_selection))
+
+
+def join_board(code: str, nickname: str = "", request: gr.Request = None) -> dict:
+    """Join a board with its code; your finished runs on its eval split appear on its leaderboard."""
+    return svc.join_board(visitor(request), code, nickname)
+
+
+def board(code: str) -> dict:
+    """A board's leaderboard: nickname, method, settings, accuracy with its 95 % interval, time."""
+    return svc.board_json(code)
+
+
+def remove_board_entry(code: str, run_id: str, request: gr.Request = None) -> dict:
+    """The host takes an entry off their board."""
+    store = svc.board_store()
+    b = store.remove(code, visitor(request).id, run_id)
+    return svc.board_json(b.code)
+
+
+def freeze_board(code: str, request: gr.Request = None) -> dict:
+    """The host freezes their board: the leaderboard is kept as it stands."""
+    b = svc.board_store().freeze(code, visitor(request).id)
+    return svc.board_json(b.code)
 
 
 def stop(request: gr.Request = None) -> str:
@@ -153,4 +201,6 @@ def register() -> None:
     gr.api(user_errors(run_all), api_name="run_all", **HEAVY)
     gr.api(user_errors(run_study), api_name="run_study", **HEAVY)
     gr.api(user_errors(compare), api_name="compare", **LIGHT)
+    for fn in (my_runs, delete_run, push_to_hub, create_board, join_board, board, remove_board_entry, freeze_board):
+        gr.api(user_errors(fn), api_name=fn.__name__, **LIGHT)
     gr.api(stop, api_name="stop", queue=False)

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import inspect
 import sys
+import time
 
 import gradio as gr
 import pandas as pd
@@ -26,6 +27,44 @@ DATA_KEYS = ("source", "upload", "text_column", "label_column", "train_size", "e
 
 def session_key(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "default"
+
+
+def visitor(request: gr.Request | None) -> svc.Visitor:
+    """Who sent the request (comparisons.service.Visitor): the logged-in Hugging Face user where the Space has
+    OAuth, else the browser's own cookie, else the page session."""
+    cookies = {}
+    try:
+        cookies = dict(getattr(request, "cookies", None) or {})
+    except Exception:  # a request rebuilt without cookies
+        cookies = {}
+    return svc.Visitor.of(session_key(request), cookies.get(svc.VISITOR_COOKIE), hf_username(request))
+
+
+def hf_username(request) -> str | None:
+    """The logged-in Hugging Face user of Gradio's OAuth session (a signed cookie; None when not logged in or
+    when the app has no OAuth)."""
+    if request is None:
+        return None
+    underlying = getattr(request, "request", None) or request
+    scope = getattr(underlying, "scope", None)
+    try:
+        session = scope.get("session", {}) if isinstance(scope, dict) else (getattr(underlying, "session", None) or {})
+        info = session.get("oauth_info") or {}
+    except Exception:
+        return None
+    if info.get("expires_at") and info["expires_at"] < time.time():
+        return None
+    return (info.get("userinfo") or {}).get("preferred_username") or None
+
+
+# Sets the visitor's cookie on first load: a random id that the browser sends with every request (SameSite=None
+# and Partitioned over https, as a Space is shown inside huggingface.co's page).
+VISITOR_COOKIE_JS = f"""() => {{
+  if (!document.cookie.split('; ').some((c) => c.startsWith('{svc.VISITOR_COOKIE}='))) {{
+    const secure = location.protocol === 'https:' ? '; SameSite=None; Secure; Partitioned' : '; SameSite=Lax';
+    document.cookie = '{svc.VISITOR_COOKIE}=' + crypto.randomUUID() + '; path=/; max-age=31536000' + secure;
+  }}
+}}"""
 
 
 def app_defaults(config_cls, gpu: bool | None = None) -> dict:
@@ -93,7 +132,7 @@ def job_handler(kind: str, method: str, shown):
         selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
         workers.check_fits_zerogpu(kind, method, settings, data_values)
-        for u in workers.run_job(kind, method, settings, data_values, session_key(request)):
+        for u in workers.run_job(kind, method, settings, data_values, visitor(request)):
             progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}" if u.step else u.progress[1])
             yield shown(u)
 

@@ -12,7 +12,7 @@ from comparisons import report
 from comparisons import service as svc
 
 from . import workers
-from .common import HEAVY, LIGHT, PRIVATE, plot_rows, selected_data, session_key, split_data, stop_run, user_errors
+from .common import HEAVY, LIGHT, PRIVATE, plot_rows, selected_data, split_data, stop_run, user_errors, visitor
 
 
 def build(data_fields: dict):
@@ -43,15 +43,25 @@ def build(data_fields: dict):
         with gr.Row():
             export = gr.Button("Export CSV / JSON / Markdown")
             files = gr.File(label="Exports", file_count="multiple")
-        with gr.Accordion("All runs", open=False):
-            all_runs = gr.Dataframe(wrap=True)
+        with gr.Accordion("Your runs: delete, download or push a model to the Hub", open=False,
+                          elem_id="compare-yours"):
+            gr.Markdown("Only your own runs are listed here, and only you can delete them or take their models. "
+                        "Every saved model has a model card (README.md) with its metrics, settings and data.")
+            all_runs = gr.Dataframe(wrap=True, elem_id="compare-all-runs")
             with gr.Row():
-                delete_id = gr.Textbox(label="Run id to delete")
-                delete = gr.Button("Delete run", variant="stop")
-    outputs = [table, bars, gallery, fp, all_runs, verdicts, run_a, run_b]
+                own = gr.Dropdown([], label="Run", elem_id="own-run")
+                delete = gr.Button("Delete run", variant="stop", elem_id="own-delete")
+                download = gr.Button("Download model", elem_id="own-download")
+            with gr.Row():
+                repo = gr.Textbox(label="Hub repo (your-name/model-name)", elem_id="own-repo")
+                private = gr.Checkbox(True, label="private repo")
+                push = gr.Button("Push to Hub", elem_id="own-push")
+            own_status = gr.Markdown(elem_id="own-status")
+            model_file = gr.File(label="Model (zip, with its card)")
+    outputs = [table, bars, gallery, fp, all_runs, verdicts, run_a, run_b, own]
 
-    def view(fingerprint=None):
-        store = svc.runs_store()
+    def view(fingerprint=None, request: gr.Request = None):
+        store = visitor(request).store()
         t, b, figs, chosen, fps = report.compare_view(store, fingerprint or None)
         images = [report.figure_png(f, Path(tempfile.mkdtemp(prefix="tpr-cm-"))) for f in figs]
         runs = report.comparable(store.list(), chosen)[0]
@@ -59,26 +69,42 @@ def build(data_fields: dict):
         ranked = sorted(runs, key=lambda r: r.metrics.get("accuracy", 0), reverse=True)
         choices = [(f"{r.label} [{r.run_id[-6:]}] {r.metrics.get('accuracy', 0):.3f}", r.run_id) for r in ranked]
         pick = lambda i: choices[i][1] if len(choices) > i else None  # noqa: E731
+        mine = [(f"{r.label} [{r.run_id}] {r.status}", r.run_id) for r in store.list()]
         return {table: t, bars: plot_rows(b), gallery: images, fp: gr.update(choices=fps, value=chosen),
                 all_runs: report.runs_table(store), verdicts: "\n".join(f"- {v}" for v in lines),
-                run_a: gr.update(choices=choices, value=pick(0)), run_b: gr.update(choices=choices, value=pick(1))}
+                run_a: gr.update(choices=choices, value=pick(0)), run_b: gr.update(choices=choices, value=pick(1)),
+                own: gr.update(choices=mine, value=None)}
 
     @user_errors
-    def do_paired(a, b):
+    def do_paired(a, b, request: gr.Request = None):
         from comparisons.stats import paired_records
 
         if not a or not b or a == b:
             raise svc.UserError("choose two different runs.")
-        store = svc.runs_store()
+        store = visitor(request).store()
         return paired_records(store.load(a), store.load(b)).verdict()
 
     @user_errors
-    def do_delete(run_id, fingerprint):
-        svc.runs_store().delete((run_id or "").strip())
-        return view(fingerprint)
+    def do_delete(run_id, fingerprint, request: gr.Request = None):
+        if not run_id:
+            raise svc.UserError("choose one of your runs first.")
+        visitor(request).store().delete(run_id)
+        return {**view(fingerprint, request), own_status: f"Deleted run {run_id}."}
 
-    def do_export(fingerprint):
-        return report.export_compare(svc.runs_store(), fingerprint, Path(tempfile.mkdtemp(prefix="tpr-export-")))
+    @user_errors
+    def do_download(run_id, request: gr.Request = None):
+        record = svc.own_model_run(visitor(request), run_id)
+        return {model_file: svc.model_archive(record), own_status: f"Model of {record.label} [{record.run_id}]."}
+
+    @user_errors
+    def do_push(run_id, repo_id, is_private, request: gr.Request = None, token: gr.OAuthToken | None = None):
+        who = visitor(request)
+        url = svc.push_model(who, run_id, repo_id, token.token if token else None, private=bool(is_private))
+        return f"Pushed to [{url}]({url})."
+
+    def do_export(fingerprint, request: gr.Request = None):
+        return report.export_compare(visitor(request).store(), fingerprint,
+                                     Path(tempfile.mkdtemp(prefix="tpr-export-")))
 
     @user_errors
     def do_run_all(request: gr.Request = None, progress=gr.Progress(), **values):
@@ -86,17 +112,19 @@ def build(data_fields: dict):
         selected_data(data_values, request)
         workers.check_fits_zerogpu("all", "", {}, data_values)
         t0, records = time.perf_counter(), []
-        for u in workers.run_job("all", "", {}, data_values, session_key(request)):
+        for u in workers.run_job("all", "", {}, data_values, visitor(request)):
             progress(u.progress[0], desc=u.status)
             records = u.records
             line = f"**{u.step}** — {'done' if u.finished else u.progress[1]} · {svc.wait_seconds(t0)}"
-            yield {status: line, **(view() if u.finished else {})}
-        yield {status: svc.run_all_summary(records, time.perf_counter() - t0), **view()}
+            yield {status: line, **(view(None, request) if u.finished else {})}
+        yield {status: svc.run_all_summary(records, time.perf_counter() - t0), **view(None, request)}
 
     paired.click(do_paired, [run_a, run_b], paired_out, **LIGHT, **PRIVATE)
     refresh.click(view, fp, outputs, **LIGHT, **PRIVATE)
     fp.input(view, fp, outputs, **PRIVATE)
-    delete.click(do_delete, [delete_id, fp], outputs, **PRIVATE)
+    delete.click(do_delete, [own, fp], [*outputs, own_status], **PRIVATE)
+    download.click(do_download, own, [model_file, own_status], **PRIVATE)
+    push.click(do_push, [own, repo, private], own_status, **LIGHT, **PRIVATE)
     export.click(do_export, fp, files, **PRIVATE)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
     run_all.click(do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY, **PRIVATE)

@@ -14,7 +14,7 @@ from comparisons.disagreement import FILTERS
 from comparisons.errors import UserError
 
 from . import workers
-from .common import LIGHT, PRIVATE, selected_data, user_errors
+from .common import LIGHT, PRIVATE, selected_data, user_errors, visitor
 
 
 def build(data_fields: dict) -> None:
@@ -62,7 +62,7 @@ def build(data_fields: dict) -> None:
     def do_show(request: gr.Request = None, **values):
         f = filters(values)
         data = selected_data(values, request)
-        out = svc.disagreements(data, svc.runs_store(), **f)
+        out = svc.disagreements(data, visitor(request).store(), **f)
         ids = [rid for _, rid in out["runs"]]
         a = f["a"] if f["a"] in ids else (ids[0] if ids else None)
         b = f["b"] if f["b"] in ids else (ids[1] if len(ids) > 1 else None)
@@ -77,14 +77,14 @@ def build(data_fields: dict) -> None:
         index = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
         row = int(rows[index])
         selected_data(values, request)
-        d = workers.tweet_details(row, values)
+        d = workers.tweet_details(row, values, visitor(request))
         return {detail: f"**Row {row}** · gold **{d['gold']}** · {d['text']}", probs: d["probs"],
                 neighbours: d["neighbours"], prompt: d["prompt"], fewshot: d["fewshot"]}
 
     @user_errors
     def do_export(request: gr.Request = None, **values):
         f = filters(values)
-        out = svc.disagreements(selected_data(values, request), svc.runs_store(), **f)
+        out = svc.disagreements(selected_data(values, request), visitor(request).store(), **f)
         path = Path(tempfile.mkdtemp(prefix="tpr-disagree-")) / f"disagreements-{f['kind']}.csv"
         out["table"].to_csv(path, index=False)
         return str(path)
@@ -95,7 +95,7 @@ def build(data_fields: dict) -> None:
         from comparisons.quality import eval_suspects
 
         data = selected_data(values, request)
-        records, _ = report.comparable(svc.runs_store().list(), data.fingerprint)
+        records, _ = report.comparable(visitor(request).store().list(), data.fingerprint)
         out = eval_suspects(records, data, top=int(n or 20))
         return {suspects: pd.DataFrame(out["suspects"]), ranges: pd.DataFrame(out["accuracy_if_mislabelled"])}
 

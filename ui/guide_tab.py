@@ -89,11 +89,12 @@ def build():
         refresh = gr.Button("Show my figures", elem_id="guide-refresh")
         text = gr.Markdown(guide_markdown(), elem_id="guide-text")
 
-    def fill():
+    def fill(request: gr.Request = None):
         from comparisons import report
-        from comparisons import service as svc
 
-        return guide_markdown(report.guide_figures(svc.runs_store().list()))
+        from .common import visitor
+
+        return guide_markdown(report.guide_figures(visitor(request).store().list()))
 
     refresh.click(fill, None, text, **PRIVATE)
     return fill, text

@@ -15,7 +15,7 @@ from comparisons.errors import UserError
 from comparisons.study import METHOD_CHOICES, METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text
 
 from . import workers
-from .common import HEAVY, LIGHT, PRIVATE, selected_data, session_key, split_data, stop_run, user_errors
+from .common import HEAVY, LIGHT, PRIVATE, selected_data, session_key, split_data, stop_run, user_errors, visitor
 
 PRESET_LABELS = {"CPU preset": "cpu", "GPU preset": "gpu", "Custom": None}
 AXIS_FIELDS = ("train_size", "learning_rate", "epochs", "lora_r", "lora_alpha", "batch_size", "min_steps", "shots",
@@ -119,38 +119,38 @@ def build(data_fields: dict) -> dict:
                          seed=sel.seed, train_size=sel.train_size, test_size=sel.test_size)
         return spec.to_dict()
 
-    def studies_choices(selected: str | None = None):
-        studies = StudyStore(svc.runs_store()).list()
+    def studies_choices(selected: str | None = None, request: gr.Request = None):
+        studies = StudyStore(visitor(request).store()).list()
         choices = [(f"{s.study_id} · {s.status} · {len(s.cells)}/{s.n_cells}", s.study_id) for s in studies]
         return gr.update(choices=choices, value=selected if selected else (choices[0][1] if choices else None))
 
-    def shown_study(study_id: str | None) -> dict:
+    def shown_study(study_id: str | None, request: gr.Request = None) -> dict:
         from comparisons import study_report
 
         if not study_id:
             return {}
-        store = StudyStore(svc.runs_store())
+        store = StudyStore(visitor(request).store())
         v = study_report.view(store, store.load(study_id))
         spec = StudySpec.from_dict(v["study"].spec)
         return {chart: v["figure"], found: "\n".join(f"- {x}" for x in v["findings"]),
                 table: study_report.display_table(v["table"], spec)}
 
     def stream(spec: dict | None, resume_id: str | None, request, progress):
-        key = session_key(request)
-        workers.check_study_fits_zerogpu(spec, resume_id)
+        who = visitor(request)
+        workers.check_study_fits_zerogpu(spec, resume_id, who)
         study_id = resume_id
-        for u in workers.run_study(spec, resume_id, key):
+        for u in workers.run_study(spec, resume_id, who):
             progress(*u.progress)
             study_id = u.study_id or study_id
             out = {status: f"**{u.progress[1]}**" if not u.finished else ""}
             if u.cell_finished and study_id:
-                out.update(shown_study(study_id))
+                out.update(shown_study(study_id, request))
             if u.finished:
-                study = StudyStore(svc.runs_store()).load(study_id) if study_id else None
+                study = StudyStore(who.store()).load(study_id) if study_id else None
                 done = f"Study {study.study_id}: **{study.status}**, {len(study.cells)}/{study.n_cells} cells." \
                     if study else ""
                 out[status] = f"{done} {'Error: ' + u.error if u.error else ''}".strip()
-                out[chosen] = studies_choices(study_id)
+                out[chosen] = studies_choices(study_id, request)
             yield out
 
     @user_errors
@@ -164,7 +164,7 @@ def build(data_fields: dict) -> dict:
     def do_resume(study_id: str | None, request: gr.Request = None, progress=gr.Progress()):
         if not study_id:
             raise UserError("choose a study to resume (Refresh lists them).")
-        yield {status: svc.study_estimate_text(None, study_id) + " Resuming…"}
+        yield {status: svc.study_estimate_text(None, study_id, visitor(request).store()) + " Resuming…"}
         yield from stream(None, study_id, request, progress)
 
     @user_errors
@@ -188,12 +188,12 @@ def build(data_fields: dict) -> dict:
         return out
 
     @user_errors
-    def do_export(study_id: str | None):
+    def do_export(study_id: str | None, request: gr.Request = None):
         from comparisons import study_report
 
         if not study_id:
             raise UserError("choose a study first.")
-        store = StudyStore(svc.runs_store())
+        store = StudyStore(visitor(request).store())
         v = study_report.view(store, store.load(study_id))
         return study_report.export(v["study"], v["table"], v["cells"], v["figure"],
                                    Path(tempfile.mkdtemp(prefix="tpr-study-")))
@@ -206,7 +206,7 @@ def build(data_fields: dict) -> dict:
     estimate.click(do_estimate, inputs_kwargs={**study_inputs, **data_fields}, outputs=status, **LIGHT, **PRIVATE)
     w["preset"].input(do_preset, inputs_kwargs={**w, **data_fields}, outputs=[status, *study_inputs.values()],
                       **LIGHT, **PRIVATE)
-    refresh.click(lambda: studies_choices(), None, chosen, **PRIVATE)
+    refresh.click(studies_choices, None, chosen, **PRIVATE)
     chosen.input(user_errors(shown_study), chosen, [chart, found, table], **LIGHT, **PRIVATE)
     export.click(do_export, chosen, files, **PRIVATE)
     return w

@@ -6,7 +6,7 @@ import gradio as gr
 import pandas as pd
 
 from . import workers
-from .common import LIGHT, PRIVATE, selected_data, user_errors
+from .common import LIGHT, PRIVATE, selected_data, user_errors, visitor
 
 
 def build(data_fields: dict) -> None:
@@ -24,7 +24,7 @@ def build(data_fields: dict) -> None:
     @user_errors
     def classify_tweet(text: str, request: gr.Request = None, **data_values):
         selected_data(data_values, request)
-        out = workers.try_it(text, data_values)
+        out = workers.try_it(text, data_values, visitor(request))
         return {answers: out["table"], neighbours: pd.DataFrame(out["neighbours"]), prompt: out["prompt"],
                 setfit_neighbours: pd.DataFrame(out["setfit_neighbours"])}
 

@@ -57,7 +57,7 @@ def job_seconds(kind: str, method: str, settings: dict, data_fields: dict) -> fl
     return total
 
 
-def zerogpu_duration(kind: str, method: str, settings: dict, data_fields: dict, key: str) -> int:
+def zerogpu_duration(kind: str, method: str, settings: dict, data_fields: dict, visitor) -> int:
     """What a ZeroGPU call asks for: the estimate with room for loading, never the 600 s that a free or
     anonymous visitor's quota refuses outright."""
     seconds = job_seconds(kind, method, settings, data_fields)
@@ -77,54 +77,56 @@ def check_fits_zerogpu(kind: str, method: str, settings: dict, data_fields: dict
 
 
 @gpu(duration=zerogpu_duration)
-def run_job(kind: str, method: str, settings: dict, data_fields: dict, key: str):
+def run_job(kind: str, method: str, settings: dict, data_fields: dict, visitor: svc.Visitor):
     """Stream a run ("run"), a k-sweep ("sweep") or Run all ("all") as RunUpdates, on the Data tab's fields
-    (a dict) or an API client's Selection."""
+    (a dict) or an API client's Selection; the runs are the visitor's."""
     data = _data(data_fields)
-    stop = svc.session(key).stop
+    stop, store = svc.session(visitor.session).stop, visitor.store()
     if kind == "sweep":
-        yield from svc.stream_sweep(settings, data, stop)
+        yield from svc.stream_sweep(settings, data, stop, store=store)
     elif kind == "all":
         seed = data_fields.get("seed") if isinstance(data_fields, dict) else data_fields.seed
-        yield from svc.stream_run_all(data, stop, seed=seed)
+        yield from svc.stream_run_all(data, stop, store=store, seed=seed)
     else:
-        yield from svc.stream_run(method, settings, data, stop)
+        yield from svc.stream_run(method, settings, data, stop, store=store)
 
 
-def study_seconds(spec: dict | None, resume: str | None) -> float | None:
+def study_seconds(spec: dict | None, resume: str | None, visitor: svc.Visitor | None = None) -> float | None:
     from comparisons.study import StudySpec, estimate_seconds
 
-    spec_obj, full, cells, done = svc.plan_study(StudySpec.from_dict(spec) if spec else None, resume)
+    spec_obj, full, cells, done = svc.plan_study(StudySpec.from_dict(spec) if spec else None, resume,
+                                                 visitor.store() if visitor else None)
     return estimate_seconds(spec_obj, full, cells, skip=set(done), gpu_name=ZEROGPU_GPU)
 
 
-def check_study_fits_zerogpu(spec: dict | None, resume: str | None) -> None:
+def check_study_fits_zerogpu(spec: dict | None, resume: str | None, visitor: svc.Visitor | None = None) -> None:
     """A study is many runs: on a ZeroGPU Space it must fit one call, else it belongs to the CLI or a dedicated GPU."""
     if not on_zerogpu():
         return
-    seconds = study_seconds(spec, resume)
+    seconds = study_seconds(spec, resume, visitor)
     if seconds is not None and seconds * 1.5 + 15 > ZEROGPU_MAX_SECONDS:
         raise svc.UserError(f"this study needs about {seconds / 60:.1f} minutes of GPU, more than one ZeroGPU call "
                             f"allows ({ZEROGPU_MAX_SECONDS // 60} minutes). Use fewer cells here, or run it with "
                             "`python -m comparisons study` on a dedicated GPU.")
 
 
-def _study_duration(spec, resume, key) -> int:
-    seconds = study_seconds(spec, resume)
+def _study_duration(spec, resume, visitor) -> int:
+    seconds = study_seconds(spec, resume, visitor)
     return 120 if seconds is None else int(min(ZEROGPU_MAX_SECONDS, max(ZEROGPU_MIN_SECONDS, seconds * 1.5 + 15)))
 
 
 @gpu(duration=_study_duration)
-def run_study(spec: dict | None, resume: str | None, key: str):
+def run_study(spec: dict | None, resume: str | None, visitor: svc.Visitor):
     """Stream a study (or resume one) as StudyUpdates; the visitor's Stop ends it after the cell in flight."""
     from comparisons.study import StudySpec
 
-    yield from svc.stream_study(StudySpec.from_dict(spec) if spec else None, svc.session(key).stop, resume=resume)
+    yield from svc.stream_study(StudySpec.from_dict(spec) if spec else None, svc.session(visitor.session).stop,
+                                store=visitor.store(), resume=resume)
 
 
 @gpu(duration=LOOKUP_SECONDS)
-def try_it(text: str, data_fields: dict) -> dict:
-    out = svc.try_it(text, _data(data_fields), svc.runs_store())
+def try_it(text: str, data_fields: dict, visitor: svc.Visitor) -> dict:
+    out = svc.try_it(text, _data(data_fields), visitor.store())
     return {"table": out["table"], "neighbours": out["neighbours"], "prompt": out["prompt"],
             "setfit_neighbours": out["setfit_neighbours"]}
 
@@ -142,8 +144,8 @@ def quality_report(data_fields) -> dict:
 
 
 @gpu(duration=LOOKUP_SECONDS)
-def tweet_details(row: int, data_fields) -> dict:
-    return svc.tweet_details(row, _data(data_fields), svc.runs_store())
+def tweet_details(row: int, data_fields, visitor: svc.Visitor) -> dict:
+    return svc.tweet_details(row, _data(data_fields), visitor.store())
 
 
 @gpu(duration=LOOKUP_SECONDS)
