@@ -467,6 +467,28 @@ def estimate_line(e: dict) -> str:
     return f"estimated peak memory {e['memory_bytes'] / 2**30:.2f} GB{room}, about {time_text}"
 
 
+def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_name: str | None = None) -> float | None:
+    """The estimated seconds of a job (a run, a k-sweep, Run all) on this device, or on `gpu_name` (a ZeroGPU
+    call's GPU); None when a step cannot be sized."""
+    from fewshot.config import SWEEP_SHOTS
+
+    from .estimate_run import estimate_for
+
+    if kind == "all":
+        steps = [(m, v) for m, v, _ in run_all_plan(gpu=True if gpu_name else None)]
+    elif kind == "sweep":
+        steps = [("fewshot", {**settings, "shots": k}) for k in SWEEP_SHOTS]
+    else:
+        steps = [(method, settings)]
+    total = 0.0
+    for m, values in steps:
+        est = estimate_for(m, make_config(m, values), data, gpu_name=gpu_name)
+        if est is None:
+            return None
+        total += est.seconds
+    return total
+
+
 def estimate_text(method: str, values: dict, data: TweetData, gpu_name: str | None = None) -> str:
     """The estimate for a run before it starts, for the method tabs' Estimate button (`gpu_name`: size it for
     that GPU instead of this process's device, e.g. a ZeroGPU call's)."""

@@ -16,6 +16,7 @@ from comparisons import service as svc
 from comparisons.config import kind_of, label_of, optional
 from comparisons.device import gpu_present, on_zerogpu
 from comparisons.errors import UserError
+from comparisons.jobs import HEAVY_JOBS, wait_text
 
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for training and scoring
 LIGHT = dict(concurrency_id="light", concurrency_limit=4)
@@ -132,12 +133,41 @@ def job_handler(kind: str, method: str, shown):
         selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
         workers.check_fits_zerogpu(kind, method, settings, data_values)
-        for u in workers.run_job(kind, method, settings, data_values, visitor(request)):
-            progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}" if u.step else u.progress[1])
-            yield shown(u)
+        HEAVY_JOBS.start(session_key(request))
+        try:
+            for u in workers.run_job(kind, method, settings, data_values, visitor(request)):
+                progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}" if u.step else u.progress[1])
+                yield shown(u)
+        finally:
+            HEAVY_JOBS.finish(session_key(request))
 
     handler.__name__ = f"{kind}_{method or 'all'}_ui"
     return handler
+
+
+def announce_handler(kind: str, method: str):
+    """What a Start button does first, outside the heavy queue: count the job in (comparisons.jobs) with its
+    estimate and tell the visitor how many heavy jobs are ahead and how long they should take."""
+    @user_errors
+    def announce(request: gr.Request = None, **values):
+        settings, data_values = split_data(values)
+        data = selected_data(data_values, request)
+        settings["seed"] = data_values["seed"]
+        try:
+            seconds = svc.job_seconds(kind, method, settings, data)
+        except UserError:
+            seconds = None  # a bad setting: the job itself says so, in the heavy queue's turn
+        job = HEAVY_JOBS.announce(session_key(request), f"{kind} {method}", seconds)
+        return wait_text(*HEAVY_JOBS.ahead(job))
+
+    announce.__name__ = f"announce_{kind}_{method or 'all'}"
+    return announce
+
+
+def start_job(button, kind: str, method: str, shown, inputs: dict, status, outputs: list) -> None:
+    """Announce the job (light queue), then run it in the heavy queue."""
+    button.click(announce_handler(kind, method), inputs_kwargs=inputs, outputs=status, **LIGHT, **PRIVATE).success(
+        job_handler(kind, method, shown), inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
 
 
 def method_buttons(prefix: str, start_label: str, *extra: tuple[str, str]) -> list:
@@ -155,7 +185,7 @@ def wire_method(method: str, widgets: dict, data_fields: dict, buttons: list, st
     """Start runs the method (heavy queue), Stop stops the visitor's job, Estimate sizes it first."""
     start, stop, estimate = buttons[:3]
     inputs = {**widgets, **data_fields}
-    start.click(job_handler("run", method, shown), inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
+    start_job(start, "run", method, shown, inputs, status, outputs)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
     estimate.click(estimate_handler(method), inputs_kwargs=inputs, outputs=status, **LIGHT, **PRIVATE)
 

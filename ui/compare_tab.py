@@ -10,9 +10,22 @@ import gradio as gr
 
 from comparisons import report
 from comparisons import service as svc
+from comparisons.jobs import HEAVY_JOBS
 
 from . import workers
-from .common import HEAVY, LIGHT, PRIVATE, plot_rows, selected_data, split_data, stop_run, user_errors, visitor
+from .common import (
+    HEAVY,
+    LIGHT,
+    PRIVATE,
+    announce_handler,
+    plot_rows,
+    selected_data,
+    session_key,
+    split_data,
+    stop_run,
+    user_errors,
+    visitor,
+)
 
 
 def build(data_fields: dict):
@@ -112,11 +125,15 @@ def build(data_fields: dict):
         selected_data(data_values, request)
         workers.check_fits_zerogpu("all", "", {}, data_values)
         t0, records = time.perf_counter(), []
-        for u in workers.run_job("all", "", {}, data_values, visitor(request)):
-            progress(u.progress[0], desc=u.status)
-            records = u.records
-            line = f"**{u.step}** — {'done' if u.finished else u.progress[1]} · {svc.wait_seconds(t0)}"
-            yield {status: line, **(view(None, request) if u.finished else {})}
+        HEAVY_JOBS.start(session_key(request))
+        try:
+            for u in workers.run_job("all", "", {}, data_values, visitor(request)):
+                progress(u.progress[0], desc=u.status)
+                records = u.records
+                line = f"**{u.step}** — {'done' if u.finished else u.progress[1]} · {svc.wait_seconds(t0)}"
+                yield {status: line, **(view(None, request) if u.finished else {})}
+        finally:
+            HEAVY_JOBS.finish(session_key(request))
         yield {status: svc.run_all_summary(records, time.perf_counter() - t0), **view(None, request)}
 
     paired.click(do_paired, [run_a, run_b], paired_out, **LIGHT, **PRIVATE)
@@ -127,5 +144,6 @@ def build(data_fields: dict):
     push.click(do_push, [own, repo, private], own_status, **LIGHT, **PRIVATE)
     export.click(do_export, fp, files, **PRIVATE)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
-    run_all.click(do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY, **PRIVATE)
+    run_all.click(announce_handler("all", ""), inputs_kwargs=data_fields, outputs=status, **LIGHT, **PRIVATE).success(
+        do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY, **PRIVATE)
     return view, outputs

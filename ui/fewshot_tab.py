@@ -9,7 +9,7 @@ from comparisons import report
 from comparisons import service as svc
 from fewshot.config import MOST_ACCURATE, SWEEP_SHOTS, FewshotConfig
 
-from .common import HEAVY, PRIVATE, app_defaults, config_widgets, job_handler, method_buttons, plot_rows, wire_method
+from .common import PRIVATE, app_defaults, config_widgets, method_buttons, plot_rows, start_job, wire_method
 
 
 def build(data_fields: dict) -> dict:
@@ -46,7 +46,6 @@ def build(data_fields: dict) -> dict:
 
     outputs = [status, result, cm, examples, sweep_plot]
     wire_method("fewshot", widgets, data_fields, buttons, status, outputs, shown)
-    sweep.click(job_handler("sweep", "fewshot", shown_sweep), inputs_kwargs={**widgets, **data_fields},
-                outputs=outputs, **HEAVY, **PRIVATE)
+    start_job(sweep, "sweep", "fewshot", shown_sweep, {**widgets, **data_fields}, status, outputs)
     best.click(most_accurate, None, [*(widgets[k] for k in MOST_ACCURATE.values), status], queue=False, **PRIVATE)
     return widgets

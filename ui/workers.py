@@ -6,7 +6,6 @@ The tabs turn what these return into component updates, in the main process."""
 from __future__ import annotations
 
 from comparisons import service as svc
-from comparisons.api import make_config
 from comparisons.device import on_zerogpu
 
 try:  # the `spaces` package exists on Hugging Face Spaces; it is inert off a ZeroGPU Space
@@ -38,23 +37,7 @@ def _data(source):
 
 def job_seconds(kind: str, method: str, settings: dict, data_fields: dict) -> float | None:
     """The estimated seconds of a job on a ZeroGPU call's GPU (None when it cannot be sized)."""
-    from comparisons.estimate_run import estimate_for
-    from fewshot.config import SWEEP_SHOTS
-
-    data = _data(data_fields)
-    if kind == "all":
-        steps = [(m, v) for m, v, _ in svc.run_all_plan(gpu=True)]
-    elif kind == "sweep":
-        steps = [("fewshot", {**settings, "shots": k}) for k in SWEEP_SHOTS]
-    else:
-        steps = [(method, settings)]
-    total = 0.0
-    for m, values in steps:
-        est = estimate_for(m, make_config(m, values), data, gpu_name=ZEROGPU_GPU)
-        if est is None:
-            return None
-        total += est.seconds
-    return total
+    return svc.job_seconds(kind, method, settings, _data(data_fields), gpu_name=ZEROGPU_GPU)
 
 
 def zerogpu_duration(kind: str, method: str, settings: dict, data_fields: dict, visitor) -> int:

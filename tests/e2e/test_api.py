@@ -7,7 +7,8 @@ from bench.serve import serve_app
 
 pytestmark = pytest.mark.e2e
 ENDPOINTS = {"/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag", "/run_baseline", "/run_setfit",
-             "/run_all", "/run_study", "/run_adapt", "/compare", "/stop"}
+             "/run_all", "/run_study", "/run_adapt", "/compare", "/stop", "/my_runs", "/delete_run", "/push_to_hub",
+             "/create_board", "/join_board", "/board", "/remove_board_entry", "/freeze_board"}
 
 
 def test_named_endpoints_with_keywords_use_the_clients_selection(tmp_path):

@@ -231,3 +231,27 @@ def test_push_uploads_the_model_and_its_card_with_the_visitors_token(tmp_path, m
     assert set(_StandInHub.auth) == {"Bearer hf_visitor"}
     assert _StandInHub.validated[-1]["model-index"][0]["name"] == "tweets"  # huggingface_hub sent the card's YAML
     assert not Path(str(tmp_path / "server-cache")).exists()
+
+
+def test_visitors_are_told_the_jobs_ahead_and_their_estimated_wait():
+    from comparisons.jobs import WAITING_EXPIRES, HeavyJobs, wait_text
+
+    now = [0.0]
+    jobs = HeavyJobs(clock=lambda: now[0])
+    first = jobs.announce("ada", "run finetune", 300)
+    assert jobs.ahead(first) == (0, 0.0, False) and wait_text(0, 0, False) == "Starting…"
+    jobs.start("ada")
+    now[0] = 100
+    second = jobs.announce("bob", "run fewshot", 60)
+    third = jobs.announce("eve", "run rag", None)
+    assert jobs.ahead(second) == (1, 200.0, False)  # Ada's job has 200 s of its 300 left
+    assert jobs.ahead(third) == (2, 260.0, False)
+    assert wait_text(*jobs.ahead(third)) == "Queued behind 2 jobs (one heavy job runs at a time): about 4 min by " \
+                                            "their estimates."
+    fourth = jobs.announce("zoe", "run rag", 10)
+    assert jobs.ahead(fourth)[2] is True  # Eve's job has no estimate: "at least"
+    assert jobs.announce("bob", "run fewshot", 30) > fourth  # a second click replaces Bob's unstarted job
+    jobs.finish("ada")
+    assert jobs.ahead(fourth)[0] == 1  # Ada done, Bob moved behind: only Eve is ahead
+    now[0] += WAITING_EXPIRES + 1  # abandoned pages: jobs never started expire
+    assert jobs.ahead(jobs.announce("new", "run rag", 5))[0] == 0
