@@ -55,6 +55,6 @@ def build_demo() -> gr.Blocks:
         demo.load(view, None, compare_outputs, **PRIVATE)
         demo.load(board_fill, None, board_outputs, **PRIVATE)
         demo.load(guide_fill, None, guide_text, **PRIVATE)
-    demo.queue(max_size=64, default_concurrency_limit=4)
+    demo.queue(max_size=256, default_concurrency_limit=4)  # a workshop: 50 visitors, each a job and a Try it
     demo.tpr_widgets = {"data": data_fields, **widgets, "study": study_widgets}  # {tab: {name: component}}, for tests
     return demo
