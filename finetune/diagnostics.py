@@ -58,8 +58,8 @@ def fit_verdict(history: list[dict], majority_rate: float) -> dict:
 
 def general_text(path: str = "") -> tuple[str, str]:
     """General-English text for perplexity: (text, where it came from)."""
-    if path:
-        return Path(path).read_text(encoding="utf-8"), path
+    if path:  # named by its file name alone: the origin is shown to visitors and written into model cards
+        return Path(path).read_text(encoding="utf-8"), Path(path).name
     if hub_available():
         try:
             import datasets
@@ -71,7 +71,7 @@ def general_text(path: str = "") -> tuple[str, str]:
     env = settings()
     for candidate in (env.wikitext, env.shared_wikitext):
         if candidate and Path(candidate).is_file():
-            return Path(candidate).read_text(encoding="utf-8"), f"WikiText-2 raw test ({candidate})"
+            return Path(candidate).read_text(encoding="utf-8"), f"WikiText-2 raw test ({Path(candidate).name})"
     return BUNDLED_PASSAGES.read_text(encoding="utf-8"), "bundled general-English passages (WikiText-2 not available)"
 
 

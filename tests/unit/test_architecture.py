@@ -204,7 +204,7 @@ def test_environment_settings_reach_the_service_and_the_methods(monkeypatch, tmp
     assert Embedder("test-hash").cache_dir == tmp_path / "emb"
     assert svc.max_upload_mb() == 3.0
     text, origin = general_text()
-    assert text.startswith("General English") and str(wiki) in origin
+    assert text.startswith("General English") and wiki.name in origin and str(tmp_path) not in origin  # no path
 
 
 def test_cli_reads_and_writes_runs_where_tpr_runs_dir_says(tmp_path, tiny_gpt2):
