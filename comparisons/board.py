@@ -206,7 +206,9 @@ class BoardStore:
 
 
 def settings_text(record: RunRecord) -> str:
-    c = record.config
+    c = dict(record.config)
+    if record.method == "rag" and not c.get("k"):  # 0: chosen on train; say what it chose
+        c["k"] = f"{record.resolved.get('k_used', '?')} (chosen)"
     return ", ".join(f"{k} {c[k]}" for k in SHOWN.get(record.method, ()) if c.get(k) not in (None, ""))
 
 
@@ -216,7 +218,7 @@ def summary(board: Board, rows: list[dict]) -> str:
         "any eval split (each ranked apart; the host fixed none)"
     state = f"**frozen** {board.frozen_at[:16].replace('T', ' ')} UTC" if board.frozen_at else "open"
     return (f"**{board.title}** · code **{board.code}** · {state} · {len(board.members)} participants · "
-            f"{len(rows)} entries · {split}")
+            f"{len(rows)} {'entry' if len(rows) == 1 else 'entries'} · {split}")
 
 
 def to_markdown(board: Board, rows: list[dict]) -> str:

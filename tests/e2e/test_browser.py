@@ -277,3 +277,46 @@ def test_study_chart_fills_in_then_stop_and_resume(page):
     table = page.locator("#study-table").inner_text()
     assert "LoRA" in table and "RAG linear" in table and "few-shot balanced" in table
     page.screenshot(path=str(SHOTS / "11-study-done.png"), full_page=True)
+
+
+def test_workshop_board_two_visitors_each_see_their_own_runs(page, app_url):
+    """The journey's visitor reloads (their cookie keeps their runs), hosts a board; a second browser (its own
+    cookie) joins it, sees none of the host's runs, runs RAG, and its run appears on both visitors' leaderboard."""
+    page.reload()
+    page.get_by_role("tab", name="Data").wait_for(timeout=60_000)
+    tab(page, "Compare")
+    page.locator("#compare-refresh").click()
+    page.locator("#compare-table").filter(has_text="finetune lora").wait_for(timeout=60_000)  # still theirs
+    tab(page, "Workshop")
+    fill(page, "board-nickname", "Host")
+    fill(page, "board-title", "Room one")
+    page.locator("#board-create").click()
+    code = re.search(r"Board \*?\*?([A-Z0-9]{6})", wait_text(page, "#board-status", "created", 120)).group(1)
+
+    guest_context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    guest = guest_context.new_page()
+    guest.goto(app_url[0])
+    guest.get_by_role("tab", name="Data").wait_for(timeout=60_000)
+    tab(guest, "Workshop")
+    fill(guest, "board-nickname", "Ada")
+    fill(guest, "board-code", code.lower())
+    guest.locator("#board-join").click()
+    assert "Your Data tab now uses the board's selection" in wait_text(guest, "#board-status", "Joined", 120)
+    tab(guest, "Compare")
+    guest.locator("#compare-refresh").click()
+    guest.wait_for_timeout(3000)
+    assert "finetune lora" not in guest.locator("#compare-table").inner_text()  # the host's runs are not hers
+    tab(guest, "RAG")
+    guest.locator("#rag-start").click()
+    wait_text(guest, "#rag-result", "accuracy", 600)
+    tab(guest, "Workshop")
+    guest.locator("#board-refresh").click()
+    guest.locator("#board-table").filter(has_text="Ada").wait_for(timeout=60_000)
+    assert "rag knn" in guest.locator("#board-table").inner_text()
+    guest.screenshot(path=str(SHOTS / "12-board-guest.png"), full_page=True)
+    guest_context.close()
+    page.locator("#board-refresh").click()
+    page.locator("#board-table").filter(has_text="Ada").wait_for(timeout=60_000)
+    assert f"code **{code}**" in page.locator("#board-summary").inner_text() or code in page.locator(
+        "#board-summary").inner_text()
+    page.screenshot(path=str(SHOTS / "13-board-host.png"), full_page=True)
