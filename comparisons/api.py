@@ -3,6 +3,7 @@ config, run it with a store, and summarise a record as the small JSON the CLI pr
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 
 from .data import TweetData, drop_leaked, load_data, subset
@@ -90,6 +91,8 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
     from .disk import check_room, expected_bytes
     from .estimate_run import estimate_for, saved_model_bytes
 
+    if store is not None and store.owner is not None:
+        check_visitor_models(config, store)
     if store is not None:  # a model that cannot fit under the disk caps is refused before any work
         model_bytes = saved_model_bytes(method, config)
         check_room(store, store.owner or "", expected_bytes(model_bytes) if model_bytes else None)
@@ -109,6 +112,23 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
         if store is not None:
             store.save(record)
     return record
+
+
+def check_visitor_models(config, store: RunStore) -> None:
+    """A visitor's models are Hub ids, 'auto', the bundled ones, or `run:<id>` of their own runs: never a server
+    folder (another visitor's model lives in one), which stays a CLI option."""
+    from .modelcard import hub_id
+
+    for name in ("model", "embedder"):
+        value = str(getattr(config, name, "") or "").strip()
+        if not value or value == "auto" or value.startswith("bundled:"):
+            continue
+        if value.startswith("run:"):
+            store.load(value[4:].strip())  # another visitor's run reads as no run at all
+            continue
+        if hub_id(value) is None or os.path.exists(value):
+            raise UserError(f"{name} '{value}': give a Hub id, 'auto', the bundled model, or run:<id> of one of your "
+                            "adaptation runs; folders on the server are a command-line option.")
 
 
 def advice(method: str, config) -> str:

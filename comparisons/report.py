@@ -412,7 +412,7 @@ def data_overview(data: TweetData) -> dict:
         "distribution": dist,
         "lengths": hist,
         "leakage": leak_df,
-        "summary": s,
+        "summary": {**s, "source": display_source(s.get("source"))},  # shown to visitors: never a server path
         "leakage_report": leak,
     }
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .data import display_source
 from .runs import RunRecord
 from .stats import mean_ci
 from .study import TRAIN_SIZE, Study, StudySpec, StudyStore, display, parse_axis, parse_method
@@ -287,7 +288,8 @@ def to_json(study: Study, table: pd.DataFrame, cells: pd.DataFrame, full_train: 
     if not table.empty:
         w = table.assign(w=table["ci_high"] - table["ci_low"]).sort_values("w", ascending=False).iloc[0]
         widest = {"method": w["method"], "x": w["x"], "x2": w["x2"], "half_width": round(float(w["w"]) / 2, 4)}
-    return {"study_id": study.study_id, "status": study.status, "spec": study.spec, "n_cells": study.n_cells,
+    shown = {**study.spec, "data": display_source(study.spec.get("data"))}  # exported to visitors: no server path
+    return {"study_id": study.study_id, "status": study.status, "spec": shown, "n_cells": study.n_cells,
             "done": len(study.cells), "failed": study.failed, "eval_fingerprint": study.eval_fingerprint,
             "metric": spec.metric, "seconds": study.seconds, "summary": clean(table), "runs": clean(cells),
             "winners": winners(table, spec), "crossovers": crossovers(table, spec, full_train),

@@ -255,3 +255,35 @@ def test_visitors_are_told_the_jobs_ahead_and_their_estimated_wait():
     assert jobs.ahead(fourth)[0] == 1  # Ada done, Bob moved behind: only Eve is ahead
     now[0] += WAITING_EXPIRES + 1  # abandoned pages: jobs never started expire
     assert jobs.ahead(jobs.announce("new", "run rag", 5))[0] == 0
+
+
+def test_a_visitor_cannot_start_from_a_server_folder_or_another_visitors_model(tmp_path, tiny_gpt2):
+    from comparisons.api import make_config, run_method
+    from tests.unit.test_finetune import toy
+
+    root = RunStore(tmp_path)
+    theirs = _record(root.for_owner("b:bob"), method="adapt")
+    ada = root.for_owner("b:ada")
+    for model, match in ((tiny_gpt2, "folders on the server are a command-line option"),
+                         (f"run:{theirs.run_id}", f"no run '{theirs.run_id}'"),
+                         ("../../etc", "folders on the server")):
+        with pytest.raises(UserError, match=match):
+            run_method("finetune", make_config("finetune", {"model": model, "epochs": 1}), toy(), store=ada)
+    assert ada.list() == []  # refused before any record
+    record = run_method("finetune", make_config("finetune", {"model": tiny_gpt2, "epochs": 1, "curve_size": 0,
+                                                            "forgetting_tokens": 0, "save_model": False}), toy(),
+                        store=root)  # the CLI (the machine's owner) may name any folder
+    assert record.status == "completed"
+
+
+def test_an_upload_is_shown_by_its_file_name_not_the_servers_path(tmp_path):
+    from comparisons import report
+    from comparisons.data import load_data
+
+    upload = tmp_path / "gradio" / "3f2a" / "my tweets.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("text,label\n" + "\n".join(f"tweet number {i} is {'good' if i % 2 else 'bad'},{i % 2}"
+                                                 for i in range(40)))
+    overview = report.data_overview(load_data(str(upload)))
+    assert "**Source:** my tweets.csv" in overview["markdown"] and str(tmp_path) not in json.dumps(
+        overview, default=str)
