@@ -105,9 +105,9 @@ def test_app_deviations_from_the_defaults_are_named_presets_with_reasons():
 
 def test_public_api_is_named_and_the_ui_events_are_private(demo):
     info = demo.get_api_info()
-    assert set(info["named_endpoints"]) == {"/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag",
-                                            "/run_all", "/compare", "/stop", "/run_baseline", "/run_setfit",
-                                            "/run_study", "/run_adapt"}
+    from tests.e2e.test_api import ENDPOINTS  # the public API, written once
+
+    assert set(info["named_endpoints"]) == ENDPOINTS
     assert not info["unnamed_endpoints"]
     classify = info["named_endpoints"]["/classify"]["parameters"]
     assert [p["parameter_name"] for p in classify] == ["text"]
@@ -179,11 +179,13 @@ def test_every_environment_setting_is_read_in_one_place_and_listed_in_the_readme
     readme = (ROOT / "README.md").read_text()
     assert f"`{name}`" in readme
     value = tmp_path / name.lower()
-    monkeypatch.setenv(name, "7" if name == "TPR_MAX_UPLOAD_MB" else str(value))
+    numbers = ("TPR_MAX_UPLOAD_MB", "TPR_RUNS_MAX_GB", "TPR_OWNER_MAX_GB")
+    monkeypatch.setenv(name, "7" if name in numbers else str(value))
     s = settings()
     got = {"TPR_RUNS_DIR": s.runs_dir, "TPR_CACHE": s.cache_dir, "TPR_EMBED_CACHE": s.embed_cache,
-           "TPR_WIKITEXT": s.wikitext, "TPR_SHARED_DATA": s.shared_data, "TPR_MAX_UPLOAD_MB": s.max_upload_mb}[name]
-    assert got == (7.0 if name == "TPR_MAX_UPLOAD_MB" else value)
+           "TPR_WIKITEXT": s.wikitext, "TPR_SHARED_DATA": s.shared_data, "TPR_MAX_UPLOAD_MB": s.max_upload_mb,
+           "TPR_RUNS_MAX_GB": s.runs_max_gb, "TPR_OWNER_MAX_GB": s.owner_max_gb}[name]
+    assert got == (7.0 if name in numbers else value)
 
 
 def test_environment_settings_reach_the_service_and_the_methods(monkeypatch, tmp_path):
