@@ -185,6 +185,7 @@ class RunStore:
         if not RUN_ID.fullmatch(run_id) or not path.exists():
             raise UserError(f"no run '{run_id}'.")  # never the server's folder: visitors see this
         record = RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        _remember_owner(path, record.owner)
         if not self.visible(record):
             raise UserError(f"no run '{run_id}'.")  # another visitor's run reads as no run at all
         if record.status == "running" and not (record.host == socket.gethostname() and _pid_alive(record.pid)):
@@ -195,6 +196,8 @@ class RunStore:
         """Every readable record this store may see, newest first; records of dead processes show as interrupted."""
         out = []
         for p in sorted(self.root.glob("*/record.json")):
+            if self.owner is not None and _known_owner(p) not in (None, self.owner):
+                continue  # another visitor's record, unchanged since it was read: not parsed again
             try:
                 out.append(self.load(p.parent.name))
             except (OSError, ValueError, TypeError, UserError):
@@ -221,6 +224,33 @@ class RunStore:
 
 
 _ROOT_LOCKS: dict[str, threading.Lock] = {}  # one write lock per runs folder, shared by its owners' views
+
+
+# path -> ((mtime_ns, size), owner): a visitor's list() skips the records it has seen belong to others (a
+# workshop's folder holds hundreds, each with thousands of predictions); bounded, and stale on any change.
+_OWNERS: dict[str, tuple[tuple[int, int], str]] = {}
+_OWNERS_MAX = 20_000
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _remember_owner(path: Path, owner: str) -> None:
+    stamp = _stamp(path)
+    if stamp is not None:
+        if len(_OWNERS) >= _OWNERS_MAX:
+            _OWNERS.pop(next(iter(_OWNERS)))
+        _OWNERS[str(path)] = (stamp, owner)
+
+
+def _known_owner(path: Path) -> str | None:
+    hit = _OWNERS.get(str(path))
+    return hit[1] if hit is not None and hit[0] == _stamp(path) else None
 
 
 def _checked_id(run_id: str) -> str:

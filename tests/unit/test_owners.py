@@ -287,3 +287,18 @@ def test_an_upload_is_shown_by_its_file_name_not_the_servers_path(tmp_path):
     overview = report.data_overview(load_data(str(upload)))
     assert "**Source:** my tweets.csv" in overview["markdown"] and str(tmp_path) not in json.dumps(
         overview, default=str)
+
+
+def test_a_visitors_list_does_not_parse_other_visitors_records_again(tmp_path, monkeypatch):
+    root = RunStore(tmp_path)
+    mine = [_record(root.for_owner("b:ada")) for _ in range(2)]
+    for i in range(6):
+        _record(root.for_owner(f"b:other{i}"))
+    ada = root.for_owner("b:ada")
+    assert {r.run_id for r in ada.list()} == {r.run_id for r in mine}
+    parsed = []
+    real = RunRecord.from_dict.__func__
+    monkeypatch.setattr(RunRecord, "from_dict", classmethod(lambda cls, d: parsed.append(d["owner"]) or real(cls, d)))
+    assert {r.run_id for r in ada.list()} == {r.run_id for r in mine}
+    assert parsed == ["b:ada", "b:ada"]  # the six others were skipped by their unchanged files' stamps
+    assert len(root.list()) == 8  # the machine owner's view still reads everything
