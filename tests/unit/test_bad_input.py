@@ -75,6 +75,12 @@ CASES = [
     ("bad embedding backend", lambda t: ["run", "--method", "rag", "--backend", "openvino", "--data", "sample"], "backend must be one of torch, onnx, onnx-int8"),
     ("bad calibration", lambda t: ["run", "--method", "fewshot", "--calibration", "platt", "--data", "sample"], "calibration must be one of batch, contextual, both"),
     ("sweep for rag", lambda t: ["run", "--method", "rag", "--sweep", "0,1", "--data", "sample"], "--sweep is a few-shot option"),
+    ("push to a malformed repo", lambda t: ["run", "--method", "rag", "--data", "sample", "--push-to-hub", "not a repo"], "a Hub repo is written 'your-name/model-name'"),
+    ("push while offline", lambda t: ["run", "--method", "rag", "--data", "sample", "--push-to-hub", "you/tweets"], "cannot push: this machine is offline"),
+    ("push an unknown run", lambda t: ["push", "nope-run", "you/tweets"], "no run 'nope-run'"),
+    ("board code malformed", lambda t: ["board", "??"], "a board code is 6 letters and digits"),
+    ("board unknown", lambda t: ["board", "ABCDEF"], "no board 'ABCDEF'"),
+    ("board action without a code", lambda t: ["board", "--freeze"], "name the board"),
 ]
 
 
@@ -108,7 +114,7 @@ def keeper(tmp_path):
 def test_cli_bad_input_exits_2_with_a_clear_message(name, argv, message, tmp_path, capsys, keeper, tiny_gpt2):
     TINY["gpt2"] = tiny_gpt2
     args = argv(tmp_path)
-    if args[0] == "run":
+    if args[0] in ("run", "push", "board"):
         args += ["--runs-dir", str(keeper[0].root)]
     code = main(args)
     err = capsys.readouterr().err
