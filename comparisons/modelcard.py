@@ -93,7 +93,8 @@ def _body(record, repo, kind, base, interval) -> str:
     m, d, t, hw = record.metrics or {}, record.diagnostics or {}, record.timings or {}, record.hardware or {}
     repo = repo or "<your-name>/<repo>"
     lines = [f"# {record.label}", "",
-             f"Made with Tune · Prompt · Retrieve (run `{record.run_id}`, {record.status}, "
+             f"Made with Tune · Prompt · Retrieve (run `{record.run_id}`, "
+             f"{'stopped early by its user' if record.status == 'stopped' else 'trained to the end'}, "
              f"{record.created_at[:10]}). Base model: `{base or record.resolved.get('resolved_model')}`.",
              ""]
     if m.get("accuracy") is not None:

@@ -114,6 +114,7 @@ def test_every_saved_model_has_a_card_huggingface_hub_reads_back(tiny_gpt2, tmp_
         assert by_metric["accuracy"] == round(record.metrics["accuracy"], 4)
         assert by_metric["f1"] == round(record.metrics["macro_f1"], 4)
         assert record.data["fingerprint"] in card.text and "How to load" in card.text
+        assert "trained to the end" in card.text  # the card is written before the record says "completed"
         assert str(tmp_path) not in card.content  # no server path in what may be pushed
         if mode == "lora":
             assert "AutoPeftModelForSequenceClassification" in card.text
