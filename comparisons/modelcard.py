@@ -97,6 +97,10 @@ def _body(record, repo, kind, base, interval) -> str:
              f"{'stopped early by its user' if record.status == 'stopped' else 'trained to the end'}, "
              f"{record.created_at[:10]}). Base model: `{base or record.resolved.get('resolved_model')}`.",
              ""]
+    if str(record.resolved.get("resolved_model", "")).startswith("bundled:"):
+        lines += ["_Trained offline on the bundled copy of the base model (a Q4_1 GGUF file, dequantised), whose weights "
+                  "differ slightly from the Hub's: loaded onto the Hub's base model, it may score a little "
+                  "differently._", ""]
     if m.get("accuracy") is not None:
         ci = f" (95 % Wilson interval {interval[0]:.3f}–{interval[1]:.3f})" if interval else ""
         lines += ["## Results", "",
@@ -125,7 +129,7 @@ def _body(record, repo, kind, base, interval) -> str:
     if record.data.get("cleaning"):
         lines.append(f"- train cleaned before training: {json.dumps(record.data['cleaning'])[:300]}")
     lines += ["", "## Training settings", "", "| setting | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in sorted(record.config.items()) if not isinstance(v, (dict, list))]
+    lines += [f"| {k} | {_cell(v)} |" for k, v in sorted(record.config.items()) if not isinstance(v, (dict, list))]
     seconds = t.get("train_seconds", t.get("fit_seconds"))
     lines += ["", "## Time and hardware", "",
               f"- trained in {seconds:.1f} s" if seconds is not None else "- training time not recorded",
@@ -134,6 +138,11 @@ def _body(record, repo, kind, base, interval) -> str:
               f"- trainable parameters: {record.trainable_params} of {record.total_params}", "",
               "## How to load", "", "```python", *[line.format(repo=repo) for line in kind["load"]], "```", ""]
     return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    """A value inside a Markdown table cell: one line, no column breaks."""
+    return str(value).replace("\n", "\\n").replace("|", "\\|")
 
 
 def write_card(record, folder: Path) -> Path:

@@ -131,8 +131,11 @@ def test_card_names_the_hub_id_of_a_bundled_model():
             "forgetting": {"before": 28.1, "after": 29.5, "text": "+5 %"}, "fit": {"verdict": "good fit",
                                                                                   "reason": "gap small"}},
         timings={"train_seconds": 12.5})
+    record.config["input_template"] = "Tweet: {text}\nSentiment:"
     card = card_for(record, "ada/tweets-lora")
     meta = card.data.to_dict()
+    assert "| input_template | Tweet: {text}\\nSentiment: |" in card.text  # one table row, not two
+    assert "bundled copy of the base model" in card.text
     assert meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert meta["datasets"] == ["mteb/tweet_sentiment_extraction"]
     assert '"ada/tweets-lora"' in card.text and "28.10 → 29.50" in card.text and "good fit" in card.text
