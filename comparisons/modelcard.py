@@ -98,8 +98,8 @@ def _body(record, repo, kind, base, interval) -> str:
              f"{record.created_at[:10]}). Base model: `{base or record.resolved.get('resolved_model')}`.",
              ""]
     if str(record.resolved.get("resolved_model", "")).startswith("bundled:"):
-        lines += ["_Trained offline on the bundled copy of the base model (a Q4_1 GGUF file, dequantised), whose weights "
-                  "differ slightly from the Hub's: loaded onto the Hub's base model, it may score a little "
+        lines += ["_Trained offline on the bundled copy of the base model (a Q4_1 GGUF file, dequantised), whose "
+                  "weights differ slightly from the Hub's: loaded onto the Hub's base model, it may score a little "
                   "differently._", ""]
     if m.get("accuracy") is not None:
         ci = f" (95 % Wilson interval {interval[0]:.3f}–{interval[1]:.3f})" if interval else ""
