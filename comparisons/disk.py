@@ -88,35 +88,33 @@ class _Model:
     bytes: int
 
 
-def _models(store, exclude: str = "") -> list[_Model]:
-    """Every finished run's saved model in the folder, oldest first."""
+def _inventory(store, owner: str, exclude: str = "") -> tuple[list[_Model], int]:
+    """(every finished run's saved model in the folder, oldest first; the bytes of `owner`'s runs), from one
+    reading of the records."""
     from .runs import RunStore
 
-    out = []
+    models, owner_bytes = [], 0
     for r in RunStore(store.root).list():
-        folder = r.artifacts.get("model_dir")
-        if r.run_id == exclude or r.status == "running" or not folder or not Path(folder).is_dir():
-            continue
-        out.append(_Model(r.run_id, r.owner, r.created_at, Path(folder), folder_bytes(Path(folder))))
-    return sorted(out, key=lambda m: m.created_at)
-
-
-def _owner_bytes(store, owner: str) -> int:
-    from .runs import RunStore
-
-    return sum(folder_bytes(store.root / r.run_id) for r in RunStore(store.root).list() if r.owner == owner)
+        if owner and r.owner == owner:
+            owner_bytes += folder_bytes(store.root / r.run_id)
+        folder = saved_model(r)
+        if r.run_id != exclude and r.status != "running" and folder is not None:
+            models.append(_Model(r.run_id, r.owner, r.created_at, folder, folder_bytes(folder)))
+    return sorted(models, key=lambda m: m.created_at), owner_bytes
 
 
 def room_for(store, owner: str, exclude: str = "", caps: Caps | None = None) -> float | None:
     """The most bytes a new model may take once every evictable model is gone (None: no cap applies)."""
     caps = caps or Caps.from_settings()
-    models = _models(store, exclude)
+    if caps.total is None and (caps.per_owner is None or not owner):
+        return None
+    models, owner_bytes = _inventory(store, owner, exclude)
     rooms = []
     if caps.total is not None:
         rooms.append(caps.total - folder_bytes(store.root) + sum(m.bytes for m in models))
     if caps.per_owner is not None and owner:
-        rooms.append(caps.per_owner - _owner_bytes(store, owner) + sum(m.bytes for m in models if m.owner == owner))
-    return min(rooms) if rooms else None
+        rooms.append(caps.per_owner - owner_bytes + sum(m.bytes for m in models if m.owner == owner))
+    return min(rooms)
 
 
 def check_room(store, owner: str, nbytes: float | None, what: str = "this run's model") -> None:
@@ -136,9 +134,10 @@ def make_room(store, owner: str, nbytes: float, keep: str = "", caps: Caps | Non
     cap, then anyone's for the folder's. Returns the evicted run ids."""
     caps = caps or Caps.from_settings()
     evicted: list[str] = []
-    models = _models(store, keep)
+    if caps.total is None and (caps.per_owner is None or not owner):
+        return evicted
+    models, used = _inventory(store, owner, keep)
     if caps.per_owner is not None and owner:
-        used = _owner_bytes(store, owner)
         for m in [m for m in models if m.owner == owner]:
             if used + nbytes <= caps.per_owner:
                 break
@@ -168,6 +167,22 @@ def _evict(store, model: _Model, why: str) -> None:
     record.notices.append(f"model evicted {when[:16].replace('T', ' ')} UTC to keep the runs folder under {why}; "
                           "the record and its figures are kept")
     owner_store.save(record)
+
+
+def saved_model(record) -> Path | None:
+    """The run's model folder while it is on disk (None: never saved, or evicted)."""
+    folder = record.artifacts.get("model_dir")
+    return Path(folder) if folder and Path(folder).is_dir() else None
+
+
+def require_saved_model(record) -> Path:
+    """The run's model folder, or a UserError that says why it has none."""
+    folder = saved_model(record)
+    if folder is None:
+        why = "was evicted to keep the disk under its cap (the record and its figures are kept)" if \
+            record.artifacts.get("model_evicted") else "saved no model"
+        raise UserError(f"run '{record.run_id}' has no model: it {why}.")
+    return folder
 
 
 def save_model_folder(store, record, write: Callable[[Path], None], tensor_bytes: float) -> Path:
