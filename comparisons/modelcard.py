@@ -186,14 +186,11 @@ def check_push(repo: str, token: str | None) -> str:
 
 def push(record, repo: str, token: str | None, private: bool = True, endpoint: str | None = None) -> str:
     """Upload a run's model folder (with its card, for that repo) to the Hub; returns the repo's URL."""
+    from .disk import require_saved_model
     from .hub import offline_reason
 
     repo = check_push(repo, token)
-    folder = record.artifacts.get("model_dir")
-    if not folder or not Path(folder).is_dir():
-        why = "was evicted to keep the disk under its cap" if record.artifacts.get("model_evicted") else \
-            "was not saved"
-        raise UserError(f"run '{record.run_id}' has no model to push: it {why}.")
+    folder = require_saved_model(record)
     from huggingface_hub import HfApi
 
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)

@@ -162,7 +162,9 @@ def model_state(record: RunRecord) -> str:
     """'saved (540 MB)', 'model evicted' (the disk cap took it; the record stays) or '' (none saved)."""
     if record.artifacts.get("model_evicted"):
         return "model evicted"
-    if record.artifacts.get("model_dir") and Path(record.artifacts["model_dir"]).is_dir():
+    from .disk import saved_model
+
+    if saved_model(record) is not None:
         size = record.artifacts.get("model_bytes")
         return f"saved ({size / 2**20:.0f} MB)" if size else "saved"
     return ""

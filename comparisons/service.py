@@ -504,10 +504,10 @@ def estimate_text(method: str, values: dict, data: TweetData, gpu_name: str | No
 
 def model_archive(record: RunRecord | None) -> str | None:
     """A zip of a fine-tuned run's adapter or model folder, for download."""
-    if record is None or not record.artifacts.get("model_dir"):
-        return None
-    folder = Path(record.artifacts["model_dir"])
-    if not folder.is_dir():
+    from .disk import saved_model
+
+    folder = saved_model(record) if record is not None else None
+    if folder is None:
         return None
     return shutil.make_archive(str(Path(tempfile.mkdtemp(prefix="tpr-model-")) / f"{record.run_id}-model"), "zip",
                                folder)
@@ -517,11 +517,10 @@ def own_model_run(visitor: Visitor, run_id: str | None) -> RunRecord:
     """One of the visitor's own runs that has a saved model (another visitor's run reads as no run at all)."""
     if not run_id:
         raise UserError("choose one of your runs first.")
+    from .disk import require_saved_model
+
     record = visitor.store().load(run_id)
-    if not record.artifacts.get("model_dir") or not Path(record.artifacts["model_dir"]).is_dir():
-        why = "was evicted to keep the disk under its cap (the record is kept)" if record.artifacts.get(
-            "model_evicted") else "saved no model"
-        raise UserError(f"run '{record.run_id}' {why}.")
+    require_saved_model(record)
     return record
 
 
@@ -568,11 +567,12 @@ def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -
         rows.append({"method": method, "label": names[int(p.argmax())],
                      **{n: round(float(v), 3) for n, v in zip(names, p)}})
 
-    for r in [r for r in records if r.method == "finetune" and r.artifacts.get("model_dir")][:4]:
+    from .disk import saved_model
+
+    for r in [r for r in records if r.method == "finetune" and saved_model(r) is not None][:4]:
         from finetune.saved import predict_texts
 
-        if Path(r.artifacts["model_dir"]).exists():
-            add(f"{r.label} [{r.run_id[-6:]}]", predict_texts(r.artifacts["model_dir"], [text])[0].numpy())
+        add(f"{r.label} [{r.run_id[-6:]}]", predict_texts(r.artifacts["model_dir"], [text])[0].numpy())
     _try_peers(records, text, data, add, out)
     fs = next((r for r in records if r.method == "fewshot"), None)
     rag = next((r for r in records if r.method == "rag"), None)
@@ -616,8 +616,9 @@ def _try_peers(records, text: str, data: TweetData, add, out: dict, k_neighbours
         probs = np.zeros(data.n_labels)
         probs[pipeline.named_steps["clf"].classes_] = pipeline.predict_proba([text])[0]
         add(baseline.label, probs)
-    setfit = next((r for r in records if r.method == "setfit" and r.artifacts.get("model_dir")
-                   and Path(r.artifacts["model_dir"]).exists()), None)
+    from .disk import saved_model
+
+    setfit = next((r for r in records if r.method == "setfit" and saved_model(r) is not None), None)
     if setfit is not None:
         from peers.setfit_run import load_saved
 
