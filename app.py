@@ -10,10 +10,9 @@ _notice = pin_one_gpu()  # several GPUs: use one (before CUDA starts); the notic
 if _notice:
     print(f"note: {_notice}", file=sys.stderr)
 
-from comparisons.service import max_upload_mb  # noqa: E402
-from ui import build_demo  # noqa: E402
+from ui import build_demo, launch  # noqa: E402
 
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.launch(max_file_size=f"{max_upload_mb():g}mb", show_error=True)
+    launch(demo)  # the upload cap and the server-minted visitor cookie (ui.launch)

@@ -3,12 +3,13 @@ config, run it with a store, and summarise a record as the small JSON the CLI pr
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
 
+from . import gate
 from .data import TweetData, drop_leaked, load_data, subset
 from .device import distributed_env
 from .errors import UserError
+from .gate import check_visitor_models  # noqa: F401  (re-exported: the one check of a visitor's models)
 from .runs import RunRecord, RunStore
 
 # method -> (its torch-free config class, the module of its entry point
@@ -91,12 +92,16 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
     from .disk import check_room, expected_bytes
     from .estimate_run import estimate_for, saved_model_bytes
 
-    if store is not None and store.owner is not None:
-        check_visitor_models(config, store)
+    visitor = store is not None and store.owner is not None
+    if visitor:  # the visitor's gate (comparisons.gate): their fields, their models, their share
+        gate.check_visitor_config(config, store)
+        gate.check_run_count(store)
     if store is not None:  # a model that cannot fit under the disk caps is refused before any work
         model_bytes = saved_model_bytes(method, config)
         check_room(store, store.owner or "", expected_bytes(model_bytes) if model_bytes else None)
     estimate = estimate_for(method, config, data)
+    if visitor and estimate is not None:
+        gate.check_job_seconds(estimate.seconds, what=f"this {method} run")
     if estimate is not None and check_fit and not estimate.fits:
         raise UserError(f"this run would need about {estimate.memory_bytes / 2**30:.1f} GB, more than the "
                         f"{estimate.device_bytes / 2**30:.1f} GB this device has. {advice(method, config)}")
@@ -112,23 +117,6 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
         if store is not None:
             store.save(record)
     return record
-
-
-def check_visitor_models(config, store: RunStore) -> None:
-    """A visitor's models are Hub ids, 'auto', the bundled ones, or `run:<id>` of their own runs: never a server
-    folder (another visitor's model lives in one), which stays a CLI option."""
-    from .modelcard import hub_id
-
-    for name in ("model", "embedder"):
-        value = str(getattr(config, name, "") or "").strip()
-        if not value or value == "auto" or value.startswith("bundled:"):
-            continue
-        if value.startswith("run:"):
-            store.load(value[4:].strip())  # another visitor's run reads as no run at all
-            continue
-        if hub_id(value) is None or os.path.exists(value):
-            raise UserError(f"{name} '{value}': give a Hub id, 'auto', the bundled model, or run:<id> of one of your "
-                            "adaptation runs; folders on the server are a command-line option.")
 
 
 def advice(method: str, config) -> str:

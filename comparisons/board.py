@@ -17,16 +17,23 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
 from .runs import RunRecord, RunStore, write_json_atomic
+from .templates import plain
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are read aloud and typed from a slide
 CODE_LENGTH = 6
 NICKNAME = re.compile(r"[\w .,'-]{1,40}")
-MAX_BOARDS = 1000  # a public Space must not fill its disk with boards: the oldest go first
+MAX_BOARDS = 1000  # a public Space must not fill its disk with boards: at the bound, new ones are refused
+# At the bound, only these boards give way to a new one: frozen a day ago, or untouched (no join, removal or freeze)
+# for a week. A live board is never removed to make room.
+FROZEN_EXPIRES_SECONDS = 24 * 3600
+IDLE_EXPIRES_SECONDS = 7 * 24 * 3600
+ADDRESS_BOARDS_FACTOR = 4  # a client address may create this many times a visitor's hourly boards (a shared room)
 COLUMNS = ["rank", "name", "method", "settings", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "n_train",
            "seconds", "run_id"]
 # The settings a leaderboard shows per method (the rest are in the run's own record).
@@ -104,23 +111,40 @@ class BoardStore:
 
     def create(self, host: str, nickname: str, title: str = "", selection: dict | None = None,
                fingerprint: str = "", selection_text: str = "") -> Board:
+        title = " ".join("".join(ch for ch in (title or "") if ch.isprintable()).split())[:80]
         with _LOCK:
             self._bound()
             while True:
                 code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
                 if not self._path(code).exists():
                     break
-            board = Board(code=code, host=host, title=(title or "").strip()[:80] or f"Board {code}",
+            board = Board(code=code, host=host, title=title or f"Board {code}",
                           created_at=_now(), fingerprint=fingerprint, selection=dict(selection or {}),
                           selection_text=selection_text,
                           members={host: {"nickname": check_nickname(nickname, "host"), "joined_at": _now()}})
             self.save(board)
         return board
 
-    def _bound(self) -> None:
+    def _bound(self, now: float | None = None) -> None:
+        """At MAX_BOARDS, expire boards frozen a day ago or idle for a week; if none may go, refuse the new one."""
         boards = sorted(self.root.glob("*.json"), key=lambda p: p.stat().st_mtime) if self.root.is_dir() else []
-        for p in boards[: max(0, len(boards) - MAX_BOARDS + 1)]:
-            p.unlink(missing_ok=True)
+        if len(boards) < MAX_BOARDS:
+            return
+        now = time.time() if now is None else now
+        for p in boards:
+            if len(boards) < MAX_BOARDS:
+                break
+            try:
+                board = Board.from_dict(json.loads(p.read_text(encoding="utf-8")))
+                age = now - p.stat().st_mtime
+            except (OSError, ValueError, TypeError):
+                continue
+            if (board.frozen_at and age > FROZEN_EXPIRES_SECONDS) or age > IDLE_EXPIRES_SECONDS:
+                p.unlink(missing_ok=True)
+                boards.remove(p)
+        if len(boards) >= MAX_BOARDS:
+            raise UserError(f"this instance holds {MAX_BOARDS:,} live boards, its most: no new board can be created "
+                            "now. Join an existing board, or ask the host of this instance.")
 
     def join(self, code: str, owner: str, nickname: str, fallback_name: str) -> Board:
         with _LOCK:
@@ -214,18 +238,19 @@ def settings_text(record: RunRecord) -> str:
 
 def summary(board: Board, rows: list[dict]) -> str:
     """The board in a few words, for the page."""
-    split = f"eval split `{board.fingerprint}` ({board.selection_text})" if board.fingerprint else \
+    split = f"eval split `{board.fingerprint}` ({plain(board.selection_text, 200)})" if board.fingerprint else \
         "any eval split (each ranked apart; the host fixed none)"
     state = f"**frozen** {board.frozen_at[:16].replace('T', ' ')} UTC" if board.frozen_at else "open"
-    return (f"**{board.title}** · code **{board.code}** · {state} · {len(board.members)} participants · "
+    return (f"**{plain(board.title)}** · code **{board.code}** · {state} · {len(board.members)} participants · "
             f"{len(rows)} {'entry' if len(rows) == 1 else 'entries'} · {split}")
 
 
 def to_markdown(board: Board, rows: list[dict]) -> str:
-    lines = [f"# {board.title} ({board.code})", "", summary(board, rows), "",
+    lines = [f"# {plain(board.title)} ({board.code})", "", summary(board, rows), "",
              "| " + " | ".join(COLUMNS) + " |", "| " + " | ".join("---" for _ in COLUMNS) + " |"]
     for r in rows:
-        lines.append("| " + " | ".join("" if r.get(c) is None else str(r.get(c)) for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join("" if r.get(c) is None else plain(str(r.get(c)), 200, "|\\<>[]`")
+                                    for c in COLUMNS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -237,8 +262,16 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def to_json(board: Board, rows: list[dict]) -> dict:
-    """A board as the API and `board --json` give it: no member ids, only nicknames."""
+def visible_rows(board: Board, rows: list[dict], viewer: str | None) -> list[dict]:
+    """The leaderboard as `viewer` may see it: run ids are for the host (who removes entries) and the machine's
+    owner (viewer None) alone."""
+    if board.is_host(viewer):
+        return rows
+    return [{k: v for k, v in r.items() if k != "run_id"} for r in rows]
+
+
+def to_json(board: Board, rows: list[dict], viewer: str | None = None) -> dict:
+    """A board as the API and `board --json` give it: no member ids, only nicknames; run ids for its host only."""
     return {"code": board.code, "title": board.title, "frozen_at": board.frozen_at, "fingerprint": board.fingerprint,
             "selection": board.selection_text, "participants": sorted(m["nickname"] for m in board.members.values()),
-            "entries": rows}
+            "entries": visible_rows(board, rows, viewer)}

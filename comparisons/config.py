@@ -7,6 +7,7 @@ declared once. Torch-free: the face and the CLI import configs without loading a
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from .errors import UserError
@@ -15,6 +16,7 @@ from .errors import UserError
 # the seed shared by the data subsets and the method, as the CLI's --seed does), or nowhere but the CLI
 # ("cli": a server path, which the app never reads; uploads are its only files).
 PLACES = ("main", "more", "data", "cli")
+MAX_CHARS = 300  # the longest value of a text setting (a Hub id, a list of label words), unless it says otherwise
 
 
 def setting(
@@ -30,12 +32,14 @@ def setting(
     hint: str = "",
     place: str = "more",
     flags: tuple[str, ...] = (),
+    max_chars: int = 0,
 ):
     """A config field with everything the CLI and the app need to expose it.
 
     choices: the only allowed values (checked); suggestions: offered values, others allowed (model ids);
     low/high: bounds (checked, `low_open` for > low); place: where the app shows it (PLACES);
-    flags: extra CLI spellings besides --field-name (e.g. --lr)."""
+    flags: extra CLI spellings besides --field-name (e.g. --lr); max_chars: the longest text a str field takes
+    (default MAX_CHARS)."""
     if place not in PLACES:
         raise ValueError(f"place must be one of {PLACES}")
     meta = {
@@ -49,6 +53,7 @@ def setting(
         "hint": hint,
         "place": place,
         "flags": tuple(flags),
+        "max_chars": max_chars or MAX_CHARS,
     }
     return field(default=default, metadata=meta)
 
@@ -79,6 +84,11 @@ class ConfigBase:
             m, value = f.metadata, getattr(self, f.name)
             if not m or value is None:
                 continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"{f.name} must be a finite number, got {value}.")
+            if isinstance(value, str) and len(value) > m.get("max_chars", MAX_CHARS):
+                raise UserError(f"{f.name} is {len(value):,} characters long; it takes at most "
+                                f"{m.get('max_chars', MAX_CHARS):,}.")
             if m["choices"]:
                 one_of(f.name, value, m["choices"])
             if m["low"] is not None or m["high"] is not None:
@@ -126,9 +136,14 @@ def coerce(value, f: dataclasses.Field):
         if kind == "bool":
             if isinstance(value, str):
                 return value.strip().lower() in ("1", "true", "yes", "on")
+            if not isinstance(value, (bool, int, float)):
+                raise TypeError
             return bool(value)
-    except (TypeError, ValueError):
-        raise UserError(f"setting '{f.name}' must be a {kind}, got {value!r}.") from None
+        if not isinstance(value, str):
+            raise TypeError
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise UserError(f"setting '{f.name}' must be a {kind}, got {shown}.") from None
     return value
 
 

@@ -2,11 +2,12 @@
 fine-tuning of the 135M model saves ~540 MB). Two caps, from the environment (comparisons.settings):
 `TPR_RUNS_MAX_GB` for the whole runs folder and `TPR_OWNER_MAX_GB` for each visitor's runs.
 
-Before a run that saves a model starts, `check_room` refuses it when its model could not fit even after
-every other model were evicted. When the model is saved (`save_model_folder`), the oldest models are evicted
-first (the owner's own for the owner's cap, anyone's for the folder's), never a record: the record says
-"model evicted". The model is written into a temporary folder beside the record and renamed into place, so a
-disk-full error leaves no half-written model, and the run is recorded as failed with the reason.
+Before a run that saves a model starts, `check_room` refuses it when its model could not fit even after its
+owner's own models were evicted. When the model is saved (`save_model_folder`), that owner's oldest models are
+evicted first, never another visitor's and never a record: the record says "model evicted". A folder full of
+other visitors' models refuses new ones with a message; it never takes theirs. The model is written into a
+temporary folder beside the record and renamed into place, so a disk-full error leaves no half-written model,
+and the run is recorded as failed with the reason.
 """
 
 from __future__ import annotations
@@ -103,55 +104,58 @@ def _inventory(store, owner: str, exclude: str = "") -> tuple[list[_Model], int]
     return sorted(models, key=lambda m: m.created_at), owner_bytes
 
 
+def _own(model: _Model, owner: str) -> bool:
+    """A model the saving run's owner may evict: their own (the CLI's runs are those without an owner)."""
+    return (model.owner or "") == (owner or "")
+
+
 def room_for(store, owner: str, exclude: str = "", caps: Caps | None = None) -> float | None:
-    """The most bytes a new model may take once every evictable model is gone (None: no cap applies)."""
+    """The most bytes a new model may take once every model of `owner` is evicted (None: no cap applies). Another
+    visitor's model is never counted as room: no cap evicts it."""
     caps = caps or Caps.from_settings()
     if caps.total is None and (caps.per_owner is None or not owner):
         return None
     models, owner_bytes = _inventory(store, owner, exclude)
+    mine = sum(m.bytes for m in models if _own(m, owner))
     rooms = []
     if caps.total is not None:
-        rooms.append(caps.total - folder_bytes(store.root) + sum(m.bytes for m in models))
+        rooms.append(caps.total - folder_bytes(store.root) + mine)
     if caps.per_owner is not None and owner:
-        rooms.append(caps.per_owner - owner_bytes + sum(m.bytes for m in models if m.owner == owner))
+        rooms.append(caps.per_owner - owner_bytes + mine)
     return min(rooms)
 
 
 def check_room(store, owner: str, nbytes: float | None, what: str = "this run's model") -> None:
-    """Refuse, before any work, a model that cannot fit under the caps even after evicting every other model."""
+    """Refuse, before any work, a model that cannot fit under the caps even after evicting all of its owner's own
+    models (another visitor's models are never evicted)."""
     if not nbytes:
         return
     room = room_for(store, owner)
     if room is not None and nbytes > room:
         raise UserError(f"{what} needs about {nbytes / GB:.2f} GB on disk, more than the runs folder's cap leaves "
-                        f"({max(room, 0) / GB:.2f} GB even after evicting every older model). Use LoRA, don't save "
-                        "the model (untick 'save model'), or ask the host to raise TPR_RUNS_MAX_GB / "
-                        "TPR_OWNER_MAX_GB.")
+                        f"({max(room, 0) / GB:.2f} GB even after evicting all of your own older models; other "
+                        "visitors' models are never evicted for yours). Delete some of your runs, use LoRA, don't save "
+                        "the model (untick 'save model'), or ask the host to raise TPR_RUNS_MAX_GB / TPR_OWNER_MAX_GB.")
 
 
 def make_room(store, owner: str, nbytes: float, keep: str = "", caps: Caps | None = None) -> list[str]:
-    """Evict the oldest models until `nbytes` more fit under both caps: the owner's own first for the owner's
-    cap, then anyone's for the folder's. Returns the evicted run ids."""
+    """Evict `owner`'s own oldest models until `nbytes` more fit under both caps; never anyone else's. Returns the
+    evicted run ids (check_room has refused what cannot fit this way)."""
     caps = caps or Caps.from_settings()
     evicted: list[str] = []
     if caps.total is None and (caps.per_owner is None or not owner):
         return evicted
-    models, used = _inventory(store, owner, keep)
-    if caps.per_owner is not None and owner:
-        for m in [m for m in models if m.owner == owner]:
-            if used + nbytes <= caps.per_owner:
-                break
-            _evict(store, m, "its owner's cap")
-            used -= m.bytes
-            evicted.append(m.run_id)
-    if caps.total is not None:
-        used = folder_bytes(store.root)
-        for m in [m for m in models if m.run_id not in evicted]:
-            if used + nbytes <= caps.total:
-                break
-            _evict(store, m, "the runs folder's cap")
-            used -= m.bytes
-            evicted.append(m.run_id)
+    models, owner_used = _inventory(store, owner, keep)
+    folder_used = folder_bytes(store.root) if caps.total is not None else 0
+    for m in [m for m in models if _own(m, owner)]:
+        over_owner = caps.per_owner is not None and owner and owner_used + nbytes > caps.per_owner
+        over_folder = caps.total is not None and folder_used + nbytes > caps.total
+        if not (over_owner or over_folder):
+            break
+        _evict(store, m, "its owner's cap" if over_owner else "the runs folder's cap")
+        owner_used -= m.bytes
+        folder_used -= m.bytes
+        evicted.append(m.run_id)
     return evicted
 
 

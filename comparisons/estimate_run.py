@@ -79,6 +79,24 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
                 lora_r=config.lora_r, activation_bytes=4 if precision and precision.name == "fp32" else 2,
                 baseline_bytes=held, gpu_name=gpu, device_bytes=room,
                 libraries_loaded="transformers.trainer" in sys.modules and "peft" in sys.modules)
+        if method == "adapt":  # continued pretraining on packed blocks, then four perplexity passes
+            from .models import resolve_lm
+
+            shape = _shape(resolve_lm(config.model).path)
+            if shape is None:
+                return None
+            gpu, room, held = _device(gpu_name)
+            n_texts = len(data.train) if not config.max_texts else min(config.max_texts, len(data.train))
+            if config.corpus:  # a corpus file (the CLI's): sized by its cap, or a large corpus when uncapped
+                n_texts = config.max_texts or 100_000
+            blocks = max(1.0, n_texts * mean_tokens(data.train.texts, extra=1) / config.block_size)
+            est = finetune_estimate(shape, mode=config.mode, batch_size=config.batch_size,
+                                    max_tokens=config.block_size, mean_tokens=config.block_size, n_train=int(blocks),
+                                    epochs=config.epochs, lora_r=config.lora_r,
+                                    activation_bytes=4 if gpu is None else 2, baseline_bytes=held, gpu_name=gpu,
+                                    device_bytes=room)
+            est.seconds += 4 * 2 * shape.params * config.perplexity_tokens / device_rate(gpu)[0]
+            return est
         if method == "fewshot" or (method == "rag" and config.mode == "prompt"):
             from .models import resolve_lm
 

@@ -160,13 +160,9 @@ def write_card(record, folder: Path) -> Path:
     return path
 
 
-def token_for(oauth_token: str | None, on_space: bool) -> str | None:
-    """The token a push uses: the visitor's own OAuth token; HF_TOKEN only off a Space (there it is the Space
-    owner's, never a visitor's to use)."""
-    if oauth_token:
-        return oauth_token
-    if on_space:
-        return None
+def cli_token() -> str | None:
+    """The token the command line pushes with: HF_TOKEN, the machine owner's. The app never uses it: a visitor
+    pushes with their own login (comparisons.service.push_model), on a Space and off it."""
     return os.environ.get("HF_TOKEN") or None
 
 
@@ -179,8 +175,8 @@ def check_push(repo: str, token: str | None) -> str:
         raise UserError("cannot push: this machine is offline (HF_HUB_OFFLINE is set). The model card and files are "
                         "in the model folder; download them and push from a machine that reaches the Hub.")
     if not token:
-        raise UserError("cannot push: no Hugging Face token. Log in with the 'Sign in with Hugging Face' button (on "
-                        "a Space), or set HF_TOKEN where you run the app or the CLI.")
+        raise UserError("cannot push: no Hugging Face token. In the app, sign in with the 'Sign in with Hugging Face' "
+                        "button (a Space with OAuth); from the command line, set HF_TOKEN.")
     return repo
 
 

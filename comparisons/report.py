@@ -16,6 +16,7 @@ from .data import TweetData, display_source, leakage_report, summary
 from .errors import UserError
 from .runs import RunRecord, RunStore
 from .stats import accuracy_interval, paired_records, wilson
+from .templates import plain
 
 LM_METHODS = ("finetune", "fewshot", "rag")  # the language-model methods the peers are weighed against
 
@@ -395,7 +396,8 @@ def data_overview(data: TweetData) -> dict:
     )
     leak_df = pd.DataFrame(leak["examples"], columns=["test_index", "train_index", "text", "test_label", "train_label"])
     lines = [
-        f"**Source:** {display_source(data.source)} · **labels:** {', '.join(data.label_names)} · "
+        f"**Source:** {plain(display_source(data.source), 120)} · **labels:** "
+        f"{', '.join(plain(n, 40) for n in data.label_names)} · "
         f"**eval split fingerprint:** `{data.fingerprint}`"
     ]
     for name, v in s["splits"].items():

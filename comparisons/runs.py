@@ -204,6 +204,20 @@ class RunStore:
                 continue  # a foreign or damaged file, or another visitor's run, is skipped, never fatal
         return sorted(out, key=lambda r: r.created_at, reverse=True)
 
+    def count(self) -> int:
+        """How many records this store may see, reading only the records whose owner is not yet known."""
+        n = 0
+        for p in self.root.glob("*/record.json"):
+            owner = _known_owner(p)
+            if owner is None:
+                try:
+                    owner = json.loads(p.read_text(encoding="utf-8")).get("owner")
+                except (OSError, ValueError, AttributeError):
+                    continue
+                _remember_owner(p, owner)
+            n += self.owner is None or owner == self.owner
+        return n
+
     def mark_interrupted(self) -> int:
         """Persist `interrupted` for records whose process is gone (called at start-up)."""
         n = 0

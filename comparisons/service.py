@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import queue
-import re
 import shutil
 import tempfile
 import threading
@@ -23,6 +22,8 @@ from .api import Selection, make_config, run_method, summary_json
 from .data import TweetData
 from .device import on_zerogpu
 from .errors import UserError
+from .exports import export_folder
+from .identity import COOKIE
 from .lru import LRU
 from .runs import RunRecord, RunStore
 from .settings import settings
@@ -103,30 +104,35 @@ def runs_store(visitor: Visitor | None = None) -> RunStore:
 @dataclass(frozen=True)
 class Visitor:
     """Who is asking: the owner of the runs they make. `id` is "hf:<user>" when logged in with Hugging Face
-    (OAuth on a Space), else "b:" + a hash of the browser's own random cookie (it survives a page reload and a
-    server restart), else "s:" + a hash of the page session (an API client). The hashes are one-way: an id in a
-    record or a board never lets anyone act as its owner. `session` keys the page's stop flag and data selection."""
+    (OAuth on a Space), else "b:" + a hash of the id in the browser's cookie, which the server minted and signed
+    (comparisons.identity; it survives a page reload and a server restart), else "s:" + a hash of the page session
+    (an API client). The hashes are one-way: an id in a record or a board never lets anyone act as its owner.
+    `session` keys the page's stop flag and data selection; `address` is the client's (rate limits only)."""
 
     id: str
     name: str
     session: str
     logged_in: bool = False
+    address: str = ""
 
     @classmethod
-    def of(cls, session: str | None, cookie: str | None = None, hf_user: str | None = None) -> Visitor:
+    def of(cls, session: str | None, cookie: str | None = None, hf_user: str | None = None,
+           address: str = "") -> Visitor:
+        from .identity import hashed, verify
+
         session = session or "default"
         if hf_user:
-            return cls(f"hf:{hf_user}", hf_user, session, logged_in=True)
-        secret, kind = (cookie, "b") if cookie and VISITOR_COOKIE_VALUE.fullmatch(cookie) else (session, "s")
-        digest = hashlib.sha256(f"tpr-visitor:{secret}".encode()).hexdigest()[:20]
-        return cls(f"{kind}:{digest}", f"visitor-{digest[:4]}", session)
+            return cls(f"hf:{hf_user}", hf_user, session, logged_in=True, address=address)
+        raw = verify(cookie)  # a cookie this server signed; anything else is ignored
+        secret, kind = (raw, "b") if raw else (session, "s")
+        digest = hashed(secret)
+        return cls(f"{kind}:{digest}", f"visitor-{digest[:4]}", session, address=address)
 
     def store(self) -> RunStore:
         return runs_store(self)
 
 
-VISITOR_COOKIE = "tpr_visitor"  # set by the page itself (ui/__init__.py): a random id, never shown anywhere
-VISITOR_COOKIE_VALUE = re.compile(r"[A-Za-z0-9-]{16,64}")
+VISITOR_COOKIE = COOKIE  # minted, signed and set by the server (comparisons.identity), HttpOnly
 
 
 # ---------------------------------------------------------------- data
@@ -395,10 +401,23 @@ class StudyUpdate:
 
 
 def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
-    """(spec, whole data, cells, cells already done) with everything checked; a UserError means nothing ran."""
-    from .study import StudySpec, StudyStore, finished_cells, load_full, plan
+    """(spec, whole data, cells, cells already done) with everything checked; a UserError means nothing ran. A
+    visitor's study (a store with an owner) passes the visitor's gate too: no owner-only setting or axis, no model
+    they may not use, and its cells and estimated minutes under the caps (comparisons.gate)."""
+    from . import gate
+    from .study import (
+        MAX_CELLS,
+        StudySpec,
+        StudyStore,
+        estimate_seconds,
+        field_names,
+        finished_cells,
+        load_full,
+        plan,
+    )
 
     store = store or runs_store()
+    visitor = store.owner is not None
     done = {}
     if resume:
         study = StudyStore(store).load(resume)
@@ -406,8 +425,26 @@ def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
             raise UserError(f"study {study.study_id} is running already.")
         spec = StudySpec.from_dict(study.spec)
         done = finished_cells(StudyStore(store), study)
+    limits = gate.Limits.current() if visitor else None
+    if visitor:  # settings and axes by any spelling (--forgetting-text, corpus) before any file is touched
+        from .api import METHODS, config_class
+        from .study import MethodSpec, axis_text
+
+        every = [MethodSpec(m, m, {}) for m in METHODS]  # a setting may name a field of a method not in the study
+        spelled = field_names(every)
+        named = [spelled.get(k, k) for k in spec.settings or {}]
+        named += [spelled.get(axis_text(a).partition("=")[0].strip(), "") for a in (spec.axis, spec.axis2) if a]
+        gate.check_visitor_names(named, [config_class(m) for m in METHODS], "study")
     full = load_full(spec)
-    return spec, full, plan(spec, full), done
+    cells = plan(spec, full, max_cells=limits.study_cells if visitor else MAX_CELLS)
+    if visitor:
+        from .api import make_config
+
+        for cell in cells:
+            gate.check_visitor_config(make_config(cell.method.method, cell.values), store)
+        todo = [c for c in cells if c.key not in done]
+        gate.check_study_size(len(todo), estimate_seconds(spec, full, cells, skip=set(done)), limits)
+    return spec, full, cells, done
 
 
 def study_estimate_text(spec, resume: str | None = None, store: RunStore | None = None) -> str:
@@ -467,11 +504,14 @@ def estimate_line(e: dict) -> str:
     return f"estimated peak memory {e['memory_bytes'] / 2**30:.2f} GB{room}, about {time_text}"
 
 
-def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_name: str | None = None) -> float | None:
+def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_name: str | None = None,
+                store: RunStore | None = None) -> float | None:
     """The estimated seconds of a job (a run, a k-sweep, Run all) on this device, or on `gpu_name` (a ZeroGPU
-    call's GPU); None when a step cannot be sized."""
+    call's GPU); None when a step cannot be sized. A visitor's settings (a store with an owner) pass their gate
+    first, so that an estimate never reads a model they may not use."""
     from fewshot.config import SWEEP_SHOTS
 
+    from . import gate
     from .estimate_run import estimate_for
 
     if kind == "all":
@@ -482,19 +522,64 @@ def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_nam
         steps = [(method, settings)]
     total = 0.0
     for m, values in steps:
-        est = estimate_for(m, make_config(m, values), data, gpu_name=gpu_name)
+        config = make_config(m, values)
+        if store is not None and store.owner is not None:
+            gate.check_visitor_config(config, store)
+        est = estimate_for(m, config, data, gpu_name=gpu_name)
         if est is None:
             return None
         total += est.seconds
     return total
 
 
-def estimate_text(method: str, values: dict, data: TweetData, gpu_name: str | None = None) -> str:
+def admit_job(visitor: Visitor, kind: str, method: str, settings: dict, data: TweetData | None,
+              claim: bool = False) -> int:
+    """Before a heavy job is queued (a run, a k-sweep, Run all): the visitor's gate (their identity, settings and
+    models, their records cap, the job's estimate under the ceiling) and their share of the heavy queue
+    (comparisons.jobs). Returns the job's id for the wait it is told; a UserError says why it cannot be queued."""
+    from . import gate
+    from .jobs import HEAVY_JOBS
+
+    limits = gate.Limits.current()
+    gate.check_identity(visitor, limits)
+    store = visitor.store()
+    gate.check_run_count(store, limits)
+    sized = kind in ("run", "sweep", "all") and data is not None  # a data report (quality, near duplicates) is not
+    seconds = job_seconds(kind, method, settings, data, store=store) if sized else None
+    gate.check_job_seconds(seconds, limits, what="Run all" if kind == "all" else f"this {method or kind} job")
+    return HEAVY_JOBS.admit(visitor.session, f"{kind} {method}".strip(), seconds, visitor=visitor.id,
+                            address=visitor.address, max_per_visitor=limits.queued_jobs,
+                            max_per_address=limits.address_jobs, claim=claim)
+
+
+def admit_study(visitor: Visitor, spec, resume: str | None = None, claim: bool = False) -> int:
+    """A study's admission: its plan passes the visitor's gate (plan_study), then their share of the queue."""
+    from . import gate
+    from .jobs import HEAVY_JOBS
+    from .study import StudySpec, estimate_seconds
+
+    limits = gate.Limits.current()
+    gate.check_identity(visitor, limits)
+    store = visitor.store()
+    gate.check_run_count(store, limits)
+    spec_obj = StudySpec.from_dict(spec) if isinstance(spec, dict) else spec
+    spec_obj, full, cells, done = plan_study(spec_obj, resume, store)
+    seconds = estimate_seconds(spec_obj, full, cells, skip=set(done))
+    return HEAVY_JOBS.admit(visitor.session, "study", seconds, visitor=visitor.id, address=visitor.address,
+                            max_per_visitor=limits.queued_jobs, max_per_address=limits.address_jobs, claim=claim)
+
+
+def estimate_text(method: str, values: dict, data: TweetData, gpu_name: str | None = None,
+                  store: RunStore | None = None) -> str:
     """The estimate for a run before it starts, for the method tabs' Estimate button (`gpu_name`: size it for
-    that GPU instead of this process's device, e.g. a ZeroGPU call's)."""
+    that GPU instead of this process's device, e.g. a ZeroGPU call's); a visitor's settings pass their gate first."""
+    from . import gate
     from .estimate_run import estimate_for
 
-    est = estimate_for(method, make_config(method, values), data, gpu_name=gpu_name)
+    config = make_config(method, values)
+    if store is not None and store.owner is not None:
+        gate.check_visitor_config(config, store)
+    est = estimate_for(method, config, data, gpu_name=gpu_name)
     if est is None:
         return "No estimate: the model's config cannot be read here (a Hub id offline?)."
     verdict = "fits" if est.fits else "does NOT fit: it would be refused"
@@ -509,7 +594,7 @@ def model_archive(record: RunRecord | None) -> str | None:
     folder = saved_model(record) if record is not None else None
     if folder is None:
         return None
-    return shutil.make_archive(str(Path(tempfile.mkdtemp(prefix="tpr-model-")) / f"{record.run_id}-model"), "zip",
+    return shutil.make_archive(str(export_folder("model") / f"{record.run_id}-model"), "zip",
                                folder)
 
 
@@ -525,12 +610,12 @@ def own_model_run(visitor: Visitor, run_id: str | None) -> RunRecord:
 
 
 def push_model(visitor: Visitor, run_id: str | None, repo: str, oauth_token: str | None, private: bool = True) -> str:
-    """Push one of the visitor's models to the Hub with their own token (HF_TOKEN only off a Space)."""
-    from .device import on_space
-    from .modelcard import push, token_for
+    """Push one of the visitor's models to the Hub with their own login's token, and only that: the machine's
+    HF_TOKEN is its owner's (the CLI's), never a visitor's, on a Space or off it."""
+    from .modelcard import push
 
     record = own_model_run(visitor, run_id)
-    return push(record, repo, token_for(oauth_token, on_space()), private=private)
+    return push(record, repo, oauth_token or None, private=private)
 
 
 def compare_json(store: RunStore, fingerprint: str | None = None) -> dict:
@@ -698,9 +783,15 @@ def train_retriever(data: TweetData, embedder: str = "auto"):
                                                                                      data.train.labels))
 
 
-def neighbours_table(text: str, data: TweetData, embedder: str = "auto", k: int = 10) -> pd.DataFrame:
+def neighbours_table(text: str, data: TweetData, embedder: str = "auto", k: int = 10,
+                     store: RunStore | None = None) -> pd.DataFrame:
+    """The train tweets nearest to `text` under `embedder` (a visitor's embedder passes their gate first)."""
     from rag.run import explain
 
+    from . import gate
+
+    if store is not None and store.owner is not None:
+        gate.check_model_name("embedder", embedder, store)
     if not (text or "").strip():
         raise UserError("type a tweet first.")
     return pd.DataFrame(explain(train_retriever(data, embedder), text, k, data.label_names))
@@ -721,13 +812,16 @@ def board_store():
 
 def create_board(visitor: Visitor, nickname: str = "", title: str = "", fix_selection: bool = False) -> dict:
     """A new board hosted by the visitor; with `fix_selection`, their current data selection is everyone's, so
-    that all entries are scored on one eval split."""
+    that all entries are scored on one eval split. Rate-limited per visitor and per client address."""
     from dataclasses import asdict
 
+    from . import gate
     from .board import check_nickname, to_json
     from .data import display_source
 
     name = check_nickname(nickname, visitor.name)
+    gate.check_identity(visitor)
+    gate.check_board_rate(visitor)
     selection, fingerprint, text = {}, "", ""
     if fix_selection:
         sel = current_selection(visitor.session)
@@ -735,23 +829,28 @@ def create_board(visitor: Visitor, nickname: str = "", title: str = "", fix_sele
         selection, fingerprint = asdict(sel), data.fingerprint
         text = f"{display_source(data.source)}, {len(data.train)} train / {len(data.test)} eval tweets, seed {sel.seed}"
     board = board_store().create(visitor.id, name, title, selection, fingerprint, text)
-    return to_json(board, [])
+    return to_json(board, [], visitor.id)
 
 
 def join_board(visitor: Visitor, code: str, nickname: str = "") -> dict:
     """Join a board; a board with a fixed selection becomes the visitor's data selection."""
+    from . import gate
     from .board import to_json
 
     store = board_store()
+    gate.check_identity(visitor)
     board = store.join(code, visitor.id, nickname, visitor.name)
     if board.selection:
         session(visitor.session).selection = Selection(**board.selection)
-    return to_json(board, store.rows(board))
+    return to_json(board, store.rows(board), visitor.id)
 
 
-def board_json(code: str) -> dict:
+def board_json(code: str, visitor: Visitor | None) -> dict:
+    """A board's leaderboard for one of its members (run ids for its host only); None: the machine's owner."""
     from .board import to_json
 
     store = board_store()
     board = store.load(code)
-    return to_json(board, store.rows(board))
+    if visitor is not None and visitor.id not in board.members:
+        raise UserError(f"join board {board.code} first (Workshop → Join) to see its leaderboard.")
+    return to_json(board, store.rows(board), None if visitor is None else visitor.id)

@@ -46,6 +46,7 @@ METHOD_CHOICES = ("lora", "full", "head", "fewshot:balanced", "fewshot:retrieved
 # What every study sets unless its settings say otherwise: no model files per cell (a full fine-tuning
 # saves ~540 MB; a study of 45 cells would fill a Space's disk).
 STUDY_SETTINGS = {"save_model": False}
+NOT_CLASSIFIERS = ("adapt",)  # methods whose runs have no accuracy to chart
 
 
 def display(name: str) -> str:
@@ -75,6 +76,9 @@ def parse_method(text: str) -> MethodSpec:
     if base not in REGISTRY:
         raise UserError(f"unknown method '{name}'. Methods: {', '.join(METHOD_CHOICES)} (or any of "
                         f"{', '.join(METHODS)}, optionally as method:choice).")
+    if base in NOT_CLASSIFIERS:
+        raise UserError(f"'{base}' makes a language model, not a classifier with an accuracy, so a study cannot chart "
+                        f"it: run it on its own, then study finetune or fewshot with model=run:<its run id>.")
     if not choice:
         return MethodSpec(name, base, {})
     for f in dataclasses.fields(config_class(base)):
@@ -238,7 +242,7 @@ def _n_train(value, available: int) -> int:
     return available if n is None else n
 
 
-def plan(spec: StudySpec, full: TweetData) -> list[Cell]:
+def plan(spec: StudySpec, full: TweetData, max_cells: int = MAX_CELLS) -> list[Cell]:
     """Every cell of the study, seed-major (each seed's grid fills the chart before the next seed), with its
     config checked. A UserError here means nothing has run."""
     if spec.metric not in METRICS:
@@ -283,6 +287,10 @@ def plan(spec: StudySpec, full: TweetData) -> list[Cell]:
         sizes[str(v)] = n
     grid = [(x, None) for x in axes[0].values] if len(axes) == 1 else [
         (x, x2) for x in axes[0].values for x2 in axes[1].values]
+    n_cells = spec.seeds * len(grid) * len(methods)
+    if n_cells > max_cells:  # said before a single cell's config is built
+        raise UserError(f"this study has {n_cells:,} cells, more than the {max_cells:,} a study may have here; use "
+                        "fewer values, methods or seeds.")
     cells = []
     for seed in spec.seed_list():
         for x, x2 in grid:
@@ -304,8 +312,6 @@ def plan(spec: StudySpec, full: TweetData) -> list[Cell]:
                     raise UserError(f"{m.name} at {where}: {e}") from None
                 key = "|".join([m.name, *(f"{a.name}={v}" for a, v in zip(axes, (x, x2))), f"seed={seed}"])
                 cells.append(Cell(key, m, config.to_dict(), train_size, x, x2, seed))
-    if len(cells) > MAX_CELLS:
-        raise UserError(f"this study has {len(cells)} cells, more than {MAX_CELLS}; use fewer values or seeds.")
     return cells
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from comparisons.config import ConfigBase, Preset, setting
 from comparisons.models import EMBEDDER_CHOICES, LM_CHOICES
+from comparisons.templates import check_template
 
 from .prompts import DEFAULT_EXAMPLE, DEFAULT_INSTRUCTION
 
@@ -17,6 +18,10 @@ TEMPLATES = ("plain", "chat", "auto")
 # demonstrations (Zhao et al. 2021). both: contextual, then batch.
 CALIBRATIONS = ("batch", "contextual", "both")
 SWEEP_SHOTS = (0, 1, 2, 4, 8, 16)  # the app's k-sweep
+# A prompt is the instruction plus `shots` demonstrations of at most EXAMPLE_MAX_CHARS + a tweet each, cut to the
+# model's window in tokens (prompts.PromptBuilder.build): these caps bound the text built before that cut.
+INSTRUCTION_MAX_CHARS = 2000
+EXAMPLE_MAX_CHARS = 500
 
 
 @dataclass
@@ -30,9 +35,10 @@ class FewshotConfig(ConfigBase):
     template: str = setting("plain", "plain (Tweet:/Sentiment:) | chat (the model's chat template) | auto",
                             label="Template", choices=TEMPLATES, place="main")
     instruction: str = setting(DEFAULT_INSTRUCTION, "the instruction above the demonstrations; {labels} lists "
-                               "the label words", label="Instruction")
-    example_format: str = setting(DEFAULT_EXAMPLE, "one demonstration in the plain template", label="Example format "
-                                  "(plain)")
+                               "the label words (its only placeholder)", label="Instruction",
+                               max_chars=INSTRUCTION_MAX_CHARS)
+    example_format: str = setting(DEFAULT_EXAMPLE, "one demonstration in the plain template: {text}, then {label} "
+                                  "at its end", label="Example format (plain)", max_chars=EXAMPLE_MAX_CHARS)
     label_words: str = setting("", "comma-separated, one per label in order; empty = the label names",
                                label="Label words (comma-separated, in label order; empty = label names)")
     calibrate: bool = setting(True, "divide out the model's label bias (see calibration)", label="Calibrate",
@@ -49,6 +55,11 @@ class FewshotConfig(ConfigBase):
                             suggestions=tuple(EMBEDDER_CHOICES))
     use_cache: bool = setting(True, "reuse the KV cache of a shared prefix (same numbers, faster)")
     seed: int = setting(42, "seed of the data subsets and of random/balanced demonstrations", place="data")
+
+    def check(self):
+        check_template(self.instruction, "instruction", allowed=("labels",), max_chars=INSTRUCTION_MAX_CHARS)
+        check_template(self.example_format, "example_format", allowed=("text", "label"), required=("text", "label"),
+                       max_chars=EXAMPLE_MAX_CHARS)
 
 
 # The setting chosen on 400 tweets held out from train (bench/fewshot_select.py), then measured once on all

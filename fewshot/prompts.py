@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from comparisons.errors import UserError
+from comparisons.templates import check_template, prefix_before, render
 
 DEFAULT_INSTRUCTION = "Classify the sentiment of each tweet as {labels}."
 DEFAULT_EXAMPLE = "Tweet: {text}\nSentiment: {label}"
@@ -36,12 +37,12 @@ class PromptBuilder:
             template = "chat" if has_chat else "plain"
         if template == "chat" and not has_chat:
             raise UserError("this model has no chat template; use the plain template.")
-        if "{text}" not in example_format or "{label}" not in example_format:
-            raise UserError("the example format must contain {text} and {label}.")
+        check_template(example_format, "the example format", allowed=("text", "label"), required=("text", "label"))
+        check_template(instruction, "the instruction", allowed=("labels",))
         if not example_format.rstrip().endswith("{label}"):
             raise UserError("the example format must end with {label}: the label is what the model predicts.")
         self.tok, self.template, self.words, self.max_tokens = tokenizer, template, label_words, max_tokens
-        self.instruction = instruction.replace("{labels}", ", ".join(label_words))
+        self.instruction = render(instruction, labels=", ".join(label_words))
         self.example_format = example_format
         # The label continues the prompt: after "Sentiment:" with a space; in chat, as the reply.
         self.label_ids = [self._ids((" " if template == "plain" else "") + w) for w in label_words]
@@ -57,8 +58,8 @@ class PromptBuilder:
         demonstrations too when every item has the same ones."""
         if self.template == "plain":
             head = self.instruction + "\n\n"
-            shots = "".join(self.example_format.format(text=_clean(t), label=self.words[l]) + "\n\n" for t, l in demos)
-            ask = self.example_format.split("{label}")[0].format(text=_clean(query)).rstrip()
+            shots = "".join(render(self.example_format, text=_clean(t), label=self.words[l]) + "\n\n" for t, l in demos)
+            ask = render(prefix_before(self.example_format, "label"), text=_clean(query)).rstrip()
             return (head + shots, ask) if share_demos else (head, shots + ask)
         msgs = [{"role": "system", "content": self.instruction}]
         for t, l in demos:

@@ -36,7 +36,7 @@ class AdaptConfig(ConfigBase):
                                      "0 = skip both", low=0, high=10_000_000)
     corpus: str = setting("", "empty = the train split's texts, labels ignored (TAPT); else a file of unlabelled text "
                           "(.txt: one text per line; or CSV/TSV/JSONL/JSON/Parquet with corpus_column) (DAPT)",
-                          place="cli")
+                          place="cli", max_chars=4096)
     corpus_column: str = setting("text", "the text column of a tabular corpus file", place="cli")
     heldout_share: float = setting(0.1, "DAPT: the corpus share held out for the in-domain perplexity", low=0.01,
                                    high=0.5)

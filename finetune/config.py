@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from comparisons.config import ConfigBase, Preset, setting
 from comparisons.device import PRECISIONS
-from comparisons.errors import UserError
 from comparisons.models import LM_CHOICES
+from comparisons.templates import check_template
 
 MODES = ("lora", "full", "head")
 HEAD_INITS = ("label_words", "random")
 # Learning rates per mode: LoRA adapters start at zero and need a larger step than full weights.
+INPUT_TEMPLATE_MAX_CHARS = 500
 DEFAULT_LR = {"lora": 1e-3, "full": 3e-5, "head": 0.0}  # head: a logistic regression, no learning rate
 
 
@@ -59,7 +60,7 @@ class FinetuneConfig(ConfigBase):
     # LM's own next-token scores for the label words ("Tweet: ...\nSentiment:" -> " positive"), so
     # training starts from zero-shot prompting instead of a random head (LM-BFF style).
     input_template: str = setting("Tweet: {text}\nSentiment:", "how a tweet is shown to the classifier; must "
-                                  "contain {text}")
+                                  "contain {text} (its only placeholder)", max_chars=INPUT_TEMPLATE_MAX_CHARS)
     head_init: str = setting("label_words", "label_words: the head starts as the LM's scores for the label words",
                              choices=HEAD_INITS)
     precision: str = setting("auto", "auto: bf16 where the GPU has it natively, fp16 mixed precision on older GPUs "
@@ -70,12 +71,12 @@ class FinetuneConfig(ConfigBase):
     forgetting_tokens: int = setting(16384, "WikiText tokens for the forgetting probe; 0 = skip it",
                                      label="Forgetting probe tokens (0 = off)", low=0, high=10_000_000)
     forgetting_text: str = setting("", "a text file for the forgetting probe; empty = WikiText-2 (Hub, "
-                                   "$TPR_WIKITEXT, ../shared), else bundled passages", place="cli")
+                                   "$TPR_WIKITEXT, ../shared), else bundled passages", place="cli", max_chars=4096)
     save_model: bool = setting(True, "save the adapter or model (safetensors) beside the record")
 
     def check(self):
-        if "{text}" not in self.input_template:
-            raise UserError("input_template must contain {text}.")
+        check_template(self.input_template, "input_template", allowed=("text",), required=("text",),
+                       max_chars=INPUT_TEMPLATE_MAX_CHARS)
 
     @property
     def lr(self) -> float:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from comparisons.errors import UserError
 from comparisons.hub import hub_available
 from comparisons.models import cache_root, folder_fingerprint
 from comparisons.settings import settings
@@ -56,10 +57,17 @@ def fit_verdict(history: list[dict], majority_rate: float) -> dict:
     }
 
 
+MAX_GENERAL_TEXT_CHARS = 20_000_000  # far beyond any probe's tokens; a huge file is read only this far
+
+
 def general_text(path: str = "") -> tuple[str, str]:
     """General-English text for perplexity: (text, where it came from)."""
     if path:  # named by its file name alone: the origin is shown to visitors and written into model cards
-        return Path(path).read_text(encoding="utf-8"), Path(path).name
+        p = Path(path)
+        if not p.is_file():  # a device such as /dev/zero is no text file
+            raise UserError(f"forgetting text {p.name}: not found, or not a regular file.")
+        with open(p, encoding="utf-8", errors="replace") as f:
+            return f.read(MAX_GENERAL_TEXT_CHARS), p.name
     if hub_available():
         try:
             import datasets

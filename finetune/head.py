@@ -19,6 +19,7 @@ from comparisons.data import TweetData
 from comparisons.errors import UserError
 from comparisons.models import cache_root, folder_fingerprint, load_causal_lm, resolve_lm
 from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.templates import render
 
 from .config import FinetuneConfig
 
@@ -33,7 +34,7 @@ def _cache_path(resolved_path: str, config: FinetuneConfig, texts) -> Path:
 
 def features(model, tokenizer, texts, config: FinetuneConfig, on_progress=None, stop=None) -> np.ndarray:
     """Each text's last-token final hidden state under the frozen LM, batched in length order."""
-    shown = [config.input_template.replace("{text}", " ".join(t.split())) for t in texts]
+    shown = [render(config.input_template, text=" ".join(t.split())) for t in texts]
     tokenizer.truncation_side = "left"  # a long tweet keeps its end, where the template asks for the label
     ids = tokenizer(shown, truncation=True, max_length=config.max_length, add_special_tokens=False)["input_ids"]
     order = np.argsort([len(x) for x in ids], kind="stable")

@@ -23,6 +23,7 @@ from comparisons.errors import UserError
 from comparisons.metrics import trainer_metrics
 from comparisons.models import ResolvedModel, count_parameters, load_causal_lm, load_classifier, resolve_lm
 from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.templates import render
 
 from .config import FinetuneConfig
 from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
@@ -38,7 +39,7 @@ class TokenizedTweets(torch.utils.data.Dataset):
     """Tokenized once per run; items are plain dicts that DataCollatorWithPadding pads per batch."""
 
     def __init__(self, tokenizer, texts, labels, max_length: int, template: str = "{text}"):
-        texts = [template.replace("{text}", " ".join(t.split())) for t in texts]
+        texts = [render(template, text=" ".join(t.split())) for t in texts]
         tokenizer.truncation_side = "left"  # a long tweet keeps its end, where the template asks for the label
         enc = tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=False)
         self.input_ids = enc["input_ids"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from comparisons.lru import LRU
 from comparisons.models import folder_fingerprint, load_embedder, resolve_embedder
 from comparisons.settings import settings
 
@@ -109,12 +110,11 @@ class Embedder:
         return out if out is not None else np.zeros((0, 1), dtype=np.float32)
 
 
-_EMBEDDERS: dict[tuple, Embedder] = {}
+# Embedders are shared within a process (one model load each), the most recently used few: a MiniLM holds ~90 MB
+# and a visitor can name any Hub embedder, so the least recently used goes when a fourth is asked for.
+MAX_EMBEDDERS = 3
+_EMBEDDERS = LRU(MAX_EMBEDDERS)
 
 
 def get_embedder(requested: str = "auto", backend: str = "torch") -> Embedder:
-    """Embedders are shared within a process (one model load)."""
-    key = (requested, backend)
-    if key not in _EMBEDDERS:
-        _EMBEDDERS[key] = Embedder(requested, backend)
-    return _EMBEDDERS[key]
+    return _EMBEDDERS.get_or_create((requested, backend), lambda: Embedder(requested, backend))

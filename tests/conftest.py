@@ -11,6 +11,7 @@ GPU_RUN = os.environ.get("TPR_TEST_GPU") == "1"
 if not GPU_RUN:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TPR_SECRET", "the-test-suite's-cookie-signing-key")  # no key file written into ./runs
 
 from tests.tiny import make_tiny  # noqa: E402
 

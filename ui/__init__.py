@@ -25,7 +25,7 @@ from . import (
     try_tab,
     workers,
 )
-from .common import PRIVATE, VISITOR_COOKIE_JS
+from .common import PRIVATE
 
 
 def build_demo() -> gr.Blocks:
@@ -51,10 +51,22 @@ def build_demo() -> gr.Blocks:
             board_fill, board_outputs = board_tab.build(data_fields)
             guide_fill, guide_text = guide_tab.build()
         api.register()
-        demo.load(None, js=VISITOR_COOKIE_JS, **PRIVATE)  # the visitor's own id, kept by the browser
         demo.load(view, None, compare_outputs, **PRIVATE)
         demo.load(board_fill, None, board_outputs, **PRIVATE)
         demo.load(guide_fill, None, guide_text, **PRIVATE)
     demo.queue(max_size=256, default_concurrency_limit=4)  # a workshop: 50 visitors, each a job and a Try it
     demo.tpr_widgets = {"data": data_fields, **widgets, "study": study_widgets}  # {tab: {name: component}}, for tests
     return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """Serve the app as `python app.py` does: the upload cap, and the server-minted visitor cookie in front of it
+    (comparisons.identity.VisitorCookies: signed, HttpOnly). Old exports are swept at start."""
+    from starlette.middleware import Middleware
+
+    from comparisons.exports import sweep
+    from comparisons.identity import VisitorCookies
+
+    sweep()
+    app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [Middleware(VisitorCookies)]}
+    return demo.launch(max_file_size=f"{svc.max_upload_mb():g}mb", show_error=True, app_kwargs=app_kwargs, **kwargs)

@@ -21,7 +21,7 @@ from comparisons.api import config_class
 from comparisons.config import kind_of, optional
 
 from . import workers
-from .common import HEAVY, LIGHT, app_defaults, session_key, user_errors, visitor
+from .common import HEAVY, LIGHT, app_defaults, attach_admission, heavy_turn, session_key, user_errors, visitor
 
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 API_SOURCES = {"hub": svc.SOURCE_HUB, "sample": svc.SOURCE_SAMPLE}
@@ -56,10 +56,21 @@ def method_endpoint(method: str):
         values["seed"] = selection.seed
         workers.check_fits_zerogpu("run", method, values, selection)
         last = None
-        for last in workers.run_job("run", method, values, selection, visitor(request)):
-            pass
+        with heavy_turn(request):
+            for last in workers.run_job("run", method, values, selection, visitor(request)):
+                pass
         return svc.record_summary(last.record, last.error)
 
+    def admit(request, values: dict) -> int:
+        """When the call is queued: the visitor's gate and share of the heavy queue (service.admit_job)."""
+        values = {**defaults_of(values), "seed": _selection(request).seed}
+        return svc.admit_job(visitor(request), "run", method, values,
+                             svc.load_selection(_selection(request)), claim=True)
+
+    def defaults_of(values: dict) -> dict:
+        return {**{f.name: defaults[f.name] for f in fields}, **values}
+
+    endpoint.admit = admit
     endpoint.__signature__ = signature
     endpoint.__annotations__ = {**hints, "request": gr.Request, "return": dict}
     endpoint.__name__ = endpoint.__qualname__ = f"run_{method}"
@@ -95,9 +106,33 @@ def run_all(request: gr.Request = None) -> dict:
     selection = _selection(request)
     workers.check_fits_zerogpu("all", "", {}, selection)
     records = []
-    for u in workers.run_job("all", "", {}, selection, visitor(request)):
-        records = u.records
+    with heavy_turn(request):
+        for u in workers.run_job("all", "", {}, selection, visitor(request)):
+            records = u.records
     return {"runs": [svc.record_summary(r) for r in records]}
+
+
+def admit_run_all(request, values: dict) -> int:
+    return svc.admit_job(visitor(request), "all", "", {}, svc.load_selection(_selection(request)), claim=True)
+
+
+def _study_spec(request, methods: str, axis: str, axis2: str, seeds, eval_size: str, metric: str,
+                settings: str) -> dict:
+    """The study a visitor asks for, on their selection's data source (never a path they name)."""
+    from comparisons.study import StudySpec
+
+    from .study_tab import parse_settings
+
+    sel = _selection(request)
+    try:
+        seeds = int(seeds)
+    except (TypeError, ValueError, OverflowError):
+        raise svc.UserError(f"seeds must be a whole number, got {str(seeds)[:40]!r}.") from None
+    return StudySpec(methods=[m.strip() for m in str(methods or "").split(",") if m.strip()], axis=str(axis or ""),
+                     axis2=str(axis2 or "") or None, seeds=seeds, eval_size=str(eval_size or "300"),
+                     metric=str(metric or ""), settings=parse_settings(str(settings or "")), data=sel.source,
+                     text_column=sel.text_column, label_column=sel.label_column, drop_leaked=sel.drop_leaked,
+                     seed=sel.seed, train_size=sel.train_size).to_dict()
 
 
 def run_study(methods: str = "lora,fewshot:balanced,rag:knn,rag:linear", axis: str = "train_size=32,128,512",
@@ -107,28 +142,28 @@ def run_study(methods: str = "lora,fewshot:balanced,rag:knn,rag:linear", axis: s
     optional second, × seeds, on one fixed eval split; `settings` as 'field=value, ...'; `resume` a study id to
     run its unfinished cells. Returns the study as the CLI's `study --json`."""
     from comparisons import study_report
-    from comparisons.study import StudySpec, StudyStore
+    from comparisons.study import StudyStore
 
-    from .study_tab import parse_settings
-
-    spec = None
-    if not resume:
-        sel = _selection(request)
-        spec = StudySpec(methods=[m.strip() for m in methods.split(",") if m.strip()], axis=axis,
-                         axis2=axis2 or None, seeds=int(seeds), eval_size=eval_size, metric=metric,
-                         settings=parse_settings(settings), data=sel.source, text_column=sel.text_column,
-                         label_column=sel.label_column, drop_leaked=sel.drop_leaked, seed=sel.seed,
-                         train_size=sel.train_size).to_dict()
+    spec = None if resume else _study_spec(request, methods, axis, axis2, seeds, eval_size, metric, settings)
     who = visitor(request)
     workers.check_study_fits_zerogpu(spec, resume or None, who)
     last = None
-    for last in workers.run_study(spec, resume or None, who):
-        pass
+    with heavy_turn(request):
+        for last in workers.run_study(spec, resume or None, who):
+            pass
     if last is None or not last.study_id:
         raise svc.UserError(last.error if last and last.error else "the study did not start.")
     store = StudyStore(who.store())
     v = study_report.view(store, store.load(last.study_id))
     return study_report.to_json(v["study"], v["table"], v["cells"])
+
+
+def admit_study(request, values: dict) -> int:
+    defaults = {k: p.default for k, p in inspect.signature(run_study).parameters.items() if k != "request"}
+    v = {**defaults, **values}
+    resume = str(v.pop("resume") or "")
+    spec = None if resume else _study_spec(request, **v)
+    return svc.admit_study(visitor(request), spec, resume or None, claim=True)
 
 
 def compare(fingerprint: str = "", request: gr.Request = None) -> dict:
@@ -165,22 +200,23 @@ def join_board(code: str, nickname: str = "", request: gr.Request = None) -> dic
     return svc.join_board(visitor(request), code, nickname)
 
 
-def board(code: str) -> dict:
-    """A board's leaderboard: nickname, method, settings, accuracy with its 95 % interval, time."""
-    return svc.board_json(code)
+def board(code: str, request: gr.Request = None) -> dict:
+    """A board's leaderboard, for its members: nickname, method, settings, accuracy with its 95 % interval, time
+    (and, for its host, each entry's run id)."""
+    return svc.board_json(code, visitor(request))
 
 
 def remove_board_entry(code: str, run_id: str, request: gr.Request = None) -> dict:
     """The host takes an entry off their board."""
     store = svc.board_store()
     b = store.remove(code, visitor(request).id, run_id)
-    return svc.board_json(b.code)
+    return svc.board_json(b.code, visitor(request))
 
 
 def freeze_board(code: str, request: gr.Request = None) -> dict:
     """The host freezes their board: the leaderboard is kept as it stands."""
     b = svc.board_store().freeze(code, visitor(request).id)
-    return svc.board_json(b.code)
+    return svc.board_json(b.code, visitor(request))
 
 
 def stop(request: gr.Request = None) -> str:
@@ -192,14 +228,11 @@ def register() -> None:
     """Add the public endpoints to the Blocks being built."""
     gr.api(user_errors(load_data), api_name="load_data", **LIGHT)
     gr.api(user_errors(classify), api_name="classify", **LIGHT)
-    gr.api(method_endpoint("finetune"), api_name="run_finetune", **HEAVY)
-    gr.api(method_endpoint("fewshot"), api_name="run_fewshot", **HEAVY)
-    gr.api(method_endpoint("rag"), api_name="run_rag", **HEAVY)
-    gr.api(method_endpoint("baseline"), api_name="run_baseline", **HEAVY)
-    gr.api(method_endpoint("setfit"), api_name="run_setfit", **HEAVY)
-    gr.api(method_endpoint("adapt"), api_name="run_adapt", **HEAVY)
-    gr.api(user_errors(run_all), api_name="run_all", **HEAVY)
-    gr.api(user_errors(run_study), api_name="run_study", **HEAVY)
+    for method in ("finetune", "fewshot", "rag", "baseline", "setfit", "adapt"):
+        endpoint = method_endpoint(method)
+        attach_admission(gr.api(endpoint, api_name=f"run_{method}", **HEAVY), endpoint.admit, endpoint)
+    attach_admission(gr.api(user_errors(run_all), api_name="run_all", **HEAVY), admit_run_all, run_all)
+    attach_admission(gr.api(user_errors(run_study), api_name="run_study", **HEAVY), admit_study, run_study)
     gr.api(user_errors(compare), api_name="compare", **LIGHT)
     for fn in (my_runs, delete_run, push_to_hub, create_board, join_board, board, remove_board_entry, freeze_board):
         gr.api(user_errors(fn), api_name=fn.__name__, **LIGHT)

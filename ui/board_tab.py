@@ -3,15 +3,13 @@ join with the code; their finished runs on the board's split make its leaderboar
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 import pandas as pd
 
 from comparisons import board as boards
 from comparisons import service as svc
 from comparisons.errors import UserError
+from comparisons.exports import export_folder
 
 from .common import LIGHT, PRIVATE, selected_data, split_data, user_errors, visitor
 
@@ -71,10 +69,14 @@ def build(data_fields: dict):
         out = {chosen: gr.update(choices=choices, value=code), status: note}
         if code:
             b = store.load(code)
+            if who.id not in b.members:
+                raise UserError(f"join board {b.code} first to see its leaderboard.")
             rows = store.rows(b)
+            host = b.is_host(who.id)
+            columns = [c for c in boards.COLUMNS if host or c != "run_id"]
             out.update({summary: boards.summary(b, rows),
-                        table: pd.DataFrame(rows, columns=[*boards.COLUMNS, "eval_split"]).drop(columns="eval_split"),
-                        entry: gr.update(choices=[r["run_id"] for r in rows] if b.host == who.id else [], value=None)})
+                        table: pd.DataFrame(boards.visible_rows(b, rows, who.id), columns=columns),
+                        entry: gr.update(choices=[r["run_id"] for r in rows] if host else [], value=None)})
         return out
 
     @user_errors
@@ -83,16 +85,17 @@ def build(data_fields: dict):
         if settings["fix"]:
             selected_data(data_values, request)  # the host's current selection becomes everyone's
         b = svc.create_board(visitor(request), settings["nickname"], settings["title"], bool(settings["fix"]))
+        chosen_data = boards.plain(b["selection"], 200)
         return shown(b["code"], request, f"Board **{b['code']}** created. Show this code to the participants"
-                                          + (f"; everyone gets your selection: {b['selection']}." if b["selection"]
-                                             else "."))
+                                          + (f"; everyone gets your selection: {chosen_data}." if chosen_data else "."))
 
     @user_errors
     def do_join(code, name, request: gr.Request = None):
         b = svc.join_board(visitor(request), code, name)
-        out = shown(b["code"], request, f"Joined **{b['title']}** ({b['code']})."
-                                        + (f" Your Data tab now uses the board's selection: {b['selection']}."
-                                           if b["selection"] else ""))
+        chosen_data = boards.plain(b["selection"], 200)
+        out = shown(b["code"], request, f"Joined **{boards.plain(b['title'])}** ({b['code']})."
+                                        + (f" Your Data tab now uses the board's selection: {chosen_data}."
+                                           if chosen_data else ""))
         selection = svc.board_store().load(b["code"]).selection
         if selection:
             out.update({data_fields[k]: v for k, v in data_field_values(selection).items()})
@@ -121,7 +124,7 @@ def build(data_fields: dict):
         if not b.is_host(visitor(request).id):
             raise UserError(f"only the host of board {b.code} exports it.")
         rows = store.rows(b)
-        folder = Path(tempfile.mkdtemp(prefix="tpr-board-"))
+        folder = export_folder("board")
         (folder / f"board-{b.code}.csv").write_text(boards.to_csv(rows), encoding="utf-8")
         (folder / f"board-{b.code}.md").write_text(boards.to_markdown(b, rows), encoding="utf-8")
         return [str(folder / f"board-{b.code}.csv"), str(folder / f"board-{b.code}.md")]

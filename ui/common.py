@@ -3,6 +3,7 @@ UserError -> gr.Error turn, the Start/Stop/Estimate wiring of a method, and the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -38,7 +39,22 @@ def visitor(request: gr.Request | None) -> svc.Visitor:
         cookies = dict(getattr(request, "cookies", None) or {})
     except Exception:  # a request rebuilt without cookies
         cookies = {}
-    return svc.Visitor.of(session_key(request), cookies.get(svc.VISITOR_COOKIE), hf_username(request))
+    return svc.Visitor.of(session_key(request), cookies.get(svc.VISITOR_COOKIE), hf_username(request),
+                          address=request_address(request))
+
+
+def request_address(request: gr.Request | None) -> str:
+    """The client's address (behind a Space's proxy, the first X-Forwarded-For entry): for rate limits only."""
+    from comparisons.identity import client_address
+
+    if request is None:
+        return ""
+    try:
+        headers = getattr(request, "headers", None)
+        client = getattr(request, "client", None)
+        return client_address(headers, getattr(client, "host", None))
+    except Exception:  # a request rebuilt without its connection
+        return ""
 
 
 def hf_username(request) -> str | None:
@@ -56,16 +72,6 @@ def hf_username(request) -> str | None:
     if info.get("expires_at") and info["expires_at"] < time.time():
         return None
     return (info.get("userinfo") or {}).get("preferred_username") or None
-
-
-# Sets the visitor's cookie on first load: a random id that the browser sends with every request (SameSite=None
-# and Partitioned over https, as a Space is shown inside huggingface.co's page).
-VISITOR_COOKIE_JS = f"""() => {{
-  if (!document.cookie.split('; ').some((c) => c.startsWith('{svc.VISITOR_COOKIE}='))) {{
-    const secure = location.protocol === 'https:' ? '; SameSite=None; Secure; Partitioned' : '; SameSite=Lax';
-    document.cookie = '{svc.VISITOR_COOKIE}=' + crypto.randomUUID() + '; path=/; max-age=31536000' + secure;
-  }}
-}}"""
 
 
 def app_defaults(config_cls, gpu: bool | None = None) -> dict:
@@ -133,41 +139,110 @@ def job_handler(kind: str, method: str, shown):
         selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
         workers.check_fits_zerogpu(kind, method, settings, data_values)
-        HEAVY_JOBS.start(session_key(request))
-        try:
+        with heavy_turn(request):
             for u in workers.run_job(kind, method, settings, data_values, visitor(request)):
                 progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}" if u.step else u.progress[1])
                 yield shown(u)
-        finally:
-            HEAVY_JOBS.finish(session_key(request))
 
     handler.__name__ = f"{kind}_{method or 'all'}_ui"
     return handler
 
 
+@contextlib.contextmanager
+def heavy_turn(request):
+    """The heavy queue reached this visitor's job: counted as running until it ends (comparisons.jobs)."""
+    HEAVY_JOBS.start(session_key(request))
+    try:
+        yield
+    finally:
+        HEAVY_JOBS.finish(session_key(request))
+
+
+def admit_values(kind: str, method: str, claim: bool):
+    """check(request, values) for a job of the app's tabs: the visitor's gate and share (service.admit_job)."""
+    def check(request, values: dict) -> int:
+        settings, data_values = split_data(dict(values))
+        data = selected_data(data_values, request) if data_values else None
+        if data_values:
+            settings["seed"] = data_values["seed"]
+        return svc.admit_job(visitor(request), kind, method, settings, data, claim=claim)
+    return check
+
+
 def announce_handler(kind: str, method: str):
-    """What a Start button does first, outside the heavy queue: count the job in (comparisons.jobs) with its
-    estimate and tell the visitor how many heavy jobs are ahead and how long they should take."""
+    """What a Start button does first, outside the heavy queue: admit the job (the visitor's gate and share of the
+    queue, comparisons.jobs), with its estimate, and tell the visitor how many heavy jobs are ahead and how long
+    they should take. A job that may not run is refused here, with its reason, before it is queued."""
+    admit = admit_values(kind, method, claim=False)
+
     @user_errors
     def announce(request: gr.Request = None, **values):
-        settings, data_values = split_data(values)
-        data = selected_data(data_values, request)
-        settings["seed"] = data_values["seed"]
-        try:
-            seconds = svc.job_seconds(kind, method, settings, data)
-        except UserError:
-            seconds = None  # a bad setting: the job itself says so, in the heavy queue's turn
-        job = HEAVY_JOBS.announce(session_key(request), f"{kind} {method}", seconds)
-        return wait_text(*HEAVY_JOBS.ahead(job))
+        return wait_text(*HEAVY_JOBS.ahead(admit(request, values)))
 
     announce.__name__ = f"announce_{kind}_{method or 'all'}"
     return announce
 
 
 def start_job(button, kind: str, method: str, shown, inputs: dict, status, outputs: list) -> None:
-    """Announce the job (light queue), then run it in the heavy queue."""
-    button.click(announce_handler(kind, method), inputs_kwargs=inputs, outputs=status, **LIGHT, **PRIVATE).success(
-        job_handler(kind, method, shown), inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
+    """Announce the job (light queue), then run it in the heavy queue; the heavy event itself is admitted when it
+    is queued, so that calling it directly skips nothing."""
+    handler = job_handler(kind, method, shown)
+    dep = button.click(announce_handler(kind, method), inputs_kwargs=inputs, outputs=status, **LIGHT,
+                       **PRIVATE).success(handler, inputs_kwargs=inputs, outputs=outputs, **HEAVY, **PRIVATE)
+    attach_admission(dep, admit_values(kind, method, claim=True), handler)
+
+
+# ---------------------------------------------------------------- admission when an event is queued
+
+
+def attach_admission(dependency, check, like) -> None:
+    """Run `check(request, values)` when the event is queued, before it takes a place in the queue: a UserError
+    refuses it there with its message (gradio_client raises it as a ValidationError; the page shows it). `like` is
+    the event's function, whose signature the check's values follow."""
+    from gradio.context import get_blocks_context
+
+    block_fn = get_blocks_context().fns[dependency["id"]]
+    block_fn.validator = admission(check, len(block_fn.inputs), like)
+
+
+def admission(check, n_inputs: int, like):
+    """A Gradio validator with the signature of `like` that calls check(request, values)."""
+    signature = inspect.signature(like)
+
+    def validate(*args, **kwargs):
+        bound = signature.bind_partial(*args, **kwargs)
+        values, request = {}, None
+        for name, value in bound.arguments.items():
+            kind = signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                values.update(value)
+            elif name == "request":
+                request = value
+            elif name not in ("progress", "token"):
+                values[name] = value
+        try:
+            check(request, values)
+        except UserError as e:
+            return _verdicts(n_inputs, str(e))
+        return _verdicts(n_inputs, None)
+
+    validate.__signature__ = signature
+    validate.__annotations__ = dict(getattr(like, "__annotations__", {}))
+    validate.__name__ = f"admit_{getattr(like, '__name__', 'job')}"
+    return validate
+
+
+def _verdicts(n_inputs: int, refusal: str | None):
+    """What a validator returns: one gr.validate per input (a lone one for one input); with no inputs a refusal
+    can only be an error."""
+    if n_inputs == 0:
+        if refusal:
+            raise gr.Error(refusal)
+        return None
+    first = gr.validate(refusal is None, refusal or "")
+    if n_inputs == 1:
+        return first
+    return [first] + [gr.validate(True, "")] * (n_inputs - 1)
 
 
 def method_buttons(prefix: str, start_label: str, *extra: tuple[str, str]) -> list:
@@ -199,7 +274,8 @@ def estimate_handler(method: str):
         settings, data_values = split_data(values)
         data = selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
-        return svc.estimate_text(method, settings, data, gpu_name=ZEROGPU_GPU if on_zerogpu() else None)
+        return svc.estimate_text(method, settings, data, gpu_name=ZEROGPU_GPU if on_zerogpu() else None,
+                                 store=visitor(request).store())
     return estimate
 
 

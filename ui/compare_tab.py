@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
 
 import gradio as gr
 
 from comparisons import report
 from comparisons import service as svc
-from comparisons.jobs import HEAVY_JOBS
+from comparisons.exports import export_folder
 
 from . import workers
 from .common import (
     HEAVY,
     LIGHT,
     PRIVATE,
+    admit_values,
     announce_handler,
+    attach_admission,
+    heavy_turn,
     plot_rows,
     selected_data,
-    session_key,
     split_data,
     stop_run,
     user_errors,
@@ -76,7 +76,7 @@ def build(data_fields: dict):
     def view(fingerprint=None, request: gr.Request = None):
         store = visitor(request).store()
         t, b, figs, chosen, fps = report.compare_view(store, fingerprint or None)
-        images = [report.figure_png(f, Path(tempfile.mkdtemp(prefix="tpr-cm-"))) for f in figs]
+        images = [report.figure_png(f, export_folder("confusion")) for f in figs]
         runs = report.comparable(store.list(), chosen)[0]
         lines = report.comparison_verdict(runs) + report.peer_verdicts(runs)
         ranked = sorted(runs, key=lambda r: r.metrics.get("accuracy", 0), reverse=True)
@@ -117,7 +117,7 @@ def build(data_fields: dict):
 
     def do_export(fingerprint, request: gr.Request = None):
         return report.export_compare(visitor(request).store(), fingerprint,
-                                     Path(tempfile.mkdtemp(prefix="tpr-export-")))
+                                     export_folder("compare"))
 
     @user_errors
     def do_run_all(request: gr.Request = None, progress=gr.Progress(), **values):
@@ -125,15 +125,12 @@ def build(data_fields: dict):
         selected_data(data_values, request)
         workers.check_fits_zerogpu("all", "", {}, data_values)
         t0, records = time.perf_counter(), []
-        HEAVY_JOBS.start(session_key(request))
-        try:
+        with heavy_turn(request):
             for u in workers.run_job("all", "", {}, data_values, visitor(request)):
                 progress(u.progress[0], desc=u.status)
                 records = u.records
                 line = f"**{u.step}** — {'done' if u.finished else u.progress[1]} · {svc.wait_seconds(t0)}"
                 yield {status: line, **(view(None, request) if u.finished else {})}
-        finally:
-            HEAVY_JOBS.finish(session_key(request))
         yield {status: svc.run_all_summary(records, time.perf_counter() - t0), **view(None, request)}
 
     paired.click(do_paired, [run_a, run_b], paired_out, **LIGHT, **PRIVATE)
@@ -144,6 +141,8 @@ def build(data_fields: dict):
     push.click(do_push, [own, repo, private], own_status, **LIGHT, **PRIVATE)
     export.click(do_export, fp, files, **PRIVATE)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
-    run_all.click(announce_handler("all", ""), inputs_kwargs=data_fields, outputs=status, **LIGHT, **PRIVATE).success(
-        do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY, **PRIVATE)
+    dep = run_all.click(announce_handler("all", ""), inputs_kwargs=data_fields, outputs=status, **LIGHT,
+                        **PRIVATE).success(do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY,
+                                           **PRIVATE)
+    attach_admission(dep, admit_values("all", "", claim=True), do_run_all)
     return view, outputs

@@ -9,7 +9,17 @@ from comparisons import service as svc
 from comparisons.errors import UserError
 
 from . import workers
-from .common import HEAVY, LIGHT, PRIVATE, error_text, selected_data, user_errors
+from .common import (
+    HEAVY,
+    LIGHT,
+    PRIVATE,
+    admit_values,
+    attach_admission,
+    error_text,
+    heavy_turn,
+    selected_data,
+    user_errors,
+)
 
 
 def load_overview(request: gr.Request | None = None, **data_fields) -> dict:
@@ -86,7 +96,8 @@ def build() -> dict:
     @user_errors
     def find_near(threshold: float, request: gr.Request = None, **data_fields):
         selected_data(data_fields, request)
-        return workers.near_duplicates(threshold, data_fields)
+        with heavy_turn(request):
+            return workers.near_duplicates(threshold, data_fields)
 
     def finding_table(report: dict | None, key: str | None):
         import pandas as pd
@@ -100,7 +111,8 @@ def build() -> dict:
     def run_quality(request: gr.Request = None, **data_fields):
         data_fields = {**data_fields, "drop_rows": ""}  # the report is on the selection before any drop
         selected_data(data_fields, request)
-        report = workers.quality_report(data_fields)
+        with heavy_turn(request):
+            report = workers.quality_report(data_fields)
         choices = [(f"{f['title']} ({f['n_rows']})", f["key"]) for f in report["findings"]]
         lines = [f"**{report['n_train']} train rows**, {report['seconds']['total']:.0f} s "
                  f"(embedder {report['embedder']}):"] + [f"- {x}" for x in report["summary"]]
@@ -128,12 +140,14 @@ def build() -> dict:
         return drop
 
     load.click(on_load, inputs_kwargs=fields, outputs=[notice, overview, dist, hist, leak], **LIGHT, **PRIVATE)
-    quality_btn.click(run_quality, inputs_kwargs=fields, outputs=[quality_summary, report_state, finding, finding_rows],
-                      **HEAVY, **PRIVATE)
+    dep = quality_btn.click(run_quality, inputs_kwargs=fields,
+                            outputs=[quality_summary, report_state, finding, finding_rows], **HEAVY, **PRIVATE)
+    attach_admission(dep, admit_values("quality", "", claim=True), run_quality)
     finding.input(finding_table, [report_state, finding], finding_rows, **PRIVATE)
     data_only = {k: v for k, v in fields.items() if k != "drop_rows"}
     for button, kind in ((drop_suspects, "suspects"), (drop_conflicts, "conflicts")):
         button.click(dropper(kind), inputs=[report_state, keep_rows, drop_rows], inputs_kwargs=data_only,
                      outputs=[drop_rows, notice, overview, dist, hist, leak], **LIGHT, **PRIVATE)
-    near_btn.click(find_near, inputs=[threshold], inputs_kwargs=fields, outputs=near, **HEAVY, **PRIVATE)
+    dep = near_btn.click(find_near, inputs=[threshold], inputs_kwargs=fields, outputs=near, **HEAVY, **PRIVATE)
+    attach_admission(dep, admit_values("near", "", claim=True), find_near)
     return fields

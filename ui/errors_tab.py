@@ -3,15 +3,13 @@ looked like to each method; and which "errors" are likely wrong gold labels (sho
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 import pandas as pd
 
 from comparisons import service as svc
 from comparisons.disagreement import FILTERS
 from comparisons.errors import UserError
+from comparisons.exports import export_folder
 
 from . import workers
 from .common import LIGHT, PRIVATE, selected_data, user_errors, visitor
@@ -85,7 +83,7 @@ def build(data_fields: dict) -> None:
     def do_export(request: gr.Request = None, **values):
         f = filters(values)
         out = svc.disagreements(selected_data(values, request), visitor(request).store(), **f)
-        path = Path(tempfile.mkdtemp(prefix="tpr-disagree-")) / f"disagreements-{f['kind']}.csv"
+        path = export_folder("disagreements") / f"disagreements-{f['kind']}.csv"
         out["table"].to_csv(path, index=False)
         return str(path)
 

@@ -17,6 +17,7 @@ from .common import (
     method_buttons,
     selected_data,
     user_errors,
+    visitor,
     wire_method,
 )
 
@@ -46,7 +47,7 @@ def build(data_fields: dict) -> dict:
     @user_errors
     def show(text: str, embedder: str, request: gr.Request = None, **data_values):
         selected_data(data_values, request)
-        return workers.neighbours(text, embedder, data_values)
+        return workers.neighbours(text, embedder, data_values, visitor(request))
 
     wire_method("rag", widgets, data_fields, buttons, status, [status, result, cm], shown)
     look.click(show, inputs=[query, widgets["embedder"]], inputs_kwargs=data_fields, outputs=neighbours, **LIGHT,

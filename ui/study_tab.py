@@ -4,18 +4,28 @@ crossover points in words; resumable after a Stop."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 
 from comparisons import service as svc
 from comparisons.device import gpu_present
 from comparisons.errors import UserError
+from comparisons.exports import export_folder
 from comparisons.study import METHOD_CHOICES, METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text
 
 from . import workers
-from .common import HEAVY, LIGHT, PRIVATE, selected_data, session_key, split_data, stop_run, user_errors, visitor
+from .common import (
+    HEAVY,
+    LIGHT,
+    PRIVATE,
+    attach_admission,
+    heavy_turn,
+    selected_data,
+    session_key,
+    split_data,
+    stop_run,
+    user_errors,
+    visitor,
+)
 
 PRESET_LABELS = {"CPU preset": "cpu", "GPU preset": "gpu", "Custom": None}
 AXIS_FIELDS = ("train_size", "learning_rate", "epochs", "lora_r", "lora_alpha", "batch_size", "min_steps", "shots",
@@ -138,6 +148,10 @@ def build(data_fields: dict) -> dict:
     def stream(spec: dict | None, resume_id: str | None, request, progress):
         who = visitor(request)
         workers.check_study_fits_zerogpu(spec, resume_id, who)
+        with heavy_turn(request):
+            yield from _stream(spec, resume_id, request, progress, who)
+
+    def _stream(spec: dict | None, resume_id: str | None, request, progress, who):
         study_id = resume_id
         for u in workers.run_study(spec, resume_id, who):
             progress(*u.progress)
@@ -196,12 +210,17 @@ def build(data_fields: dict) -> dict:
         store = StudyStore(visitor(request).store())
         v = study_report.view(store, store.load(study_id))
         return study_report.export(v["study"], v["table"], v["cells"], v["figure"],
-                                   Path(tempfile.mkdtemp(prefix="tpr-study-")))
+                                   export_folder("study"))
 
     study_inputs = {k: c for k, c in w.items() if k != "preset"}
-    start.click(do_start, inputs_kwargs={**study_inputs, **data_fields}, outputs=[status, chart, found, table, chosen],
-                **HEAVY, **PRIVATE)
-    resume.click(do_resume, chosen, [status, chart, found, table, chosen], **HEAVY, **PRIVATE)
+    started = start.click(do_start, inputs_kwargs={**study_inputs, **data_fields},
+                          outputs=[status, chart, found, table, chosen], **HEAVY, **PRIVATE)
+    attach_admission(started, lambda request, values: svc.admit_study(
+        visitor(request), spec_of(*split_data(dict(values)), request), claim=True), do_start)
+    resumed = resume.click(do_resume, chosen, [status, chart, found, table, chosen], **HEAVY, **PRIVATE)
+    attach_admission(resumed, lambda request, values: svc.admit_study(
+        visitor(request), None, values.get("study_id") or None, claim=True) if values.get("study_id") else None,
+        do_resume)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
     estimate.click(do_estimate, inputs_kwargs={**study_inputs, **data_fields}, outputs=status, **LIGHT, **PRIVATE)
     w["preset"].input(do_preset, inputs_kwargs={**w, **data_fields}, outputs=[status, *study_inputs.values()],

@@ -115,8 +115,8 @@ def try_it(text: str, data_fields: dict, visitor: svc.Visitor) -> dict:
 
 
 @gpu(duration=LOOKUP_SECONDS)
-def neighbours(text: str, embedder: str, data_fields: dict):
-    return svc.neighbours_table(text, _data(data_fields), embedder or "auto")
+def neighbours(text: str, embedder: str, data_fields: dict, visitor: svc.Visitor):
+    return svc.neighbours_table(text, _data(data_fields), embedder or "auto", store=visitor.store())
 
 
 @gpu(duration=120)

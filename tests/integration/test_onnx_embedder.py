@@ -15,7 +15,7 @@ def onnx_cache(tmp_path, monkeypatch):
 
     monkeypatch.setattr(onnx_backend, "cache_root", lambda: tmp_path)
     monkeypatch.setattr(onnx_backend, "_SESSIONS", {})
-    monkeypatch.setattr(embed, "_EMBEDDERS", {})  # a fresh process: nothing loaded yet
+    monkeypatch.setattr(embed, "_EMBEDDERS", embed.LRU(embed.MAX_EMBEDDERS))  # a fresh process: nothing loaded yet
     return tmp_path
 
 

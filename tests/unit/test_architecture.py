@@ -176,16 +176,21 @@ def test_process_caches_are_bounded_and_sessions_expire(monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(VARIABLES))
 def test_every_environment_setting_is_read_in_one_place_and_listed_in_the_readme(name, monkeypatch, tmp_path):
+    from comparisons.settings import ATTRIBUTES
+
     readme = (ROOT / "README.md").read_text()
     assert f"`{name}`" in readme
-    value = tmp_path / name.lower()
-    numbers = ("TPR_MAX_UPLOAD_MB", "TPR_RUNS_MAX_GB", "TPR_OWNER_MAX_GB")
-    monkeypatch.setenv(name, "7" if name in numbers else str(value))
-    s = settings()
-    got = {"TPR_RUNS_DIR": s.runs_dir, "TPR_CACHE": s.cache_dir, "TPR_EMBED_CACHE": s.embed_cache,
-           "TPR_WIKITEXT": s.wikitext, "TPR_SHARED_DATA": s.shared_data, "TPR_MAX_UPLOAD_MB": s.max_upload_mb,
-           "TPR_RUNS_MAX_GB": s.runs_max_gb, "TPR_OWNER_MAX_GB": s.owner_max_gb}[name]
-    assert got == (7.0 if name in numbers else value)
+    kind = type(getattr(settings(), ATTRIBUTES[name]))
+    if name == "TPR_MAX_JOB_MINUTES" or kind in (int, float):
+        raw, expected = "7", 7.0
+    elif kind is bool:
+        raw, expected = "yes", True
+    elif kind is str:
+        raw = expected = "a-secret"
+    else:
+        raw, expected = str(tmp_path / name.lower()), tmp_path / name.lower()
+    monkeypatch.setenv(name, raw)
+    assert getattr(settings(), ATTRIBUTES[name]) == expected
 
 
 def test_environment_settings_reach_the_service_and_the_methods(monkeypatch, tmp_path):

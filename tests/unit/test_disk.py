@@ -50,10 +50,10 @@ def test_oldest_models_are_evicted_first_and_every_record_stays(tiny_gpt2, tmp_p
 
 
 def test_the_owner_cap_evicts_only_that_owners_models(tiny_gpt2, tmp_path, monkeypatch):
-    import comparisons.api
+    import comparisons.gate
 
     # Visitors may not name a server folder as their model (test_owners checks that); the tiny model is one.
-    monkeypatch.setattr(comparisons.api, "check_visitor_models", lambda config, store: None)
+    monkeypatch.setattr(comparisons.gate, "check_visitor_models", lambda config, store: None)
     size = _model_size(tiny_gpt2, tmp_path)
     monkeypatch.setenv("TPR_RUNS_MAX_GB", "0")
     monkeypatch.setenv("TPR_OWNER_MAX_GB", str(3 * size / GB))
@@ -66,6 +66,25 @@ def test_the_owner_cap_evicts_only_that_owners_models(tiny_gpt2, tmp_path, monke
     assert listed[alice_runs[0].run_id].artifacts.get("model_evicted")
     assert listed[alice_runs[-1].run_id].artifacts.get("model_dir")
     assert sum(folder_bytes(tmp_path / "runs" / r.run_id) for r in alice_runs) <= 3 * size
+
+
+def test_the_folder_cap_never_evicts_another_visitors_model(tiny_gpt2, tmp_path, monkeypatch):
+    """One person with many identities cannot take everyone else's models: a full folder refuses new ones."""
+    import comparisons.gate
+
+    monkeypatch.setattr(comparisons.gate, "check_visitor_models", lambda config, store: None)
+    size = _model_size(tiny_gpt2, tmp_path)
+    monkeypatch.setenv("TPR_OWNER_MAX_GB", "0")
+    root = RunStore(tmp_path / "runs")
+    bob_runs = [_run(tiny_gpt2, root.for_owner("b:bob"), seed=i) for i in range(2)]
+    monkeypatch.setenv("TPR_RUNS_MAX_GB", str(folder_bytes(tmp_path / "runs") * 1.3 / GB))  # room for no third
+    for i in range(3):  # fresh identities, one after another
+        with pytest.raises(UserError, match="other visitors' models are never evicted for yours"):
+            _run(tiny_gpt2, root.for_owner(f"b:mallory-{i}"))
+    listed = {r.run_id: r for r in root.list()}
+    assert all(listed[r.run_id].artifacts.get("model_dir") and (tmp_path / "runs" / r.run_id / "model").is_dir()
+               for r in bob_runs)
+    assert size > 0 and len(listed) == 2  # refused before any record was written
 
 
 def test_a_model_that_cannot_fit_is_refused_before_training(tiny_gpt2, tmp_path, monkeypatch):

@@ -67,14 +67,24 @@ def test_studies_are_their_owners_too(tmp_path):
     assert [s.study_id for s in StudyStore(root).list()] == [study.study_id]
 
 
-def test_visitor_ids_are_one_way_and_follow_the_login_then_the_cookie():
-    by_cookie = Visitor.of("sess1", cookie="0f4c6a1e-2b7d-4c1e-9a55-3d2e1f0a9b8c")
-    assert by_cookie.id.startswith("b:") and "0f4c6a1e" not in by_cookie.id
-    assert Visitor.of("sess2", cookie="0f4c6a1e-2b7d-4c1e-9a55-3d2e1f0a9b8c").id == by_cookie.id  # a page reload
+def test_visitor_ids_are_one_way_and_follow_the_login_then_the_signed_cookie(monkeypatch):
+    from comparisons import identity
+
+    value, raw = identity.mint()
+    by_cookie = Visitor.of("sess1", cookie=value)
+    assert by_cookie.id.startswith("b:") and raw not in by_cookie.id and value not in by_cookie.id
+    assert Visitor.of("sess2", cookie=value).id == by_cookie.id  # a page reload
     assert Visitor.of("sess1").id.startswith("s:") and Visitor.of("sess1").id != Visitor.of("sess2").id
-    assert Visitor.of("sess1", cookie="x;/etc").id == Visitor.of("sess1").id  # a malformed cookie is ignored
-    hf = Visitor.of("sess1", cookie="0f4c6a1e-2b7d-4c1e-9a55-3d2e1f0a9b8c", hf_user="ada")
+    # Unsigned, forged or tampered values are ignored: the visitor is their page session, nobody else.
+    from itsdangerous import URLSafeTimedSerializer
+
+    forged = URLSafeTimedSerializer("not-the-secret", salt="tpr-visitor").dumps(raw)
+    for cookie in ("0f4c6a1e-2b7d-4c1e-9a55-3d2e1f0a9b8c", "x;/etc", raw, forged, value[:-1], value + "x"):
+        assert Visitor.of("sess1", cookie=cookie).id == Visitor.of("sess1").id, cookie
+    hf = Visitor.of("sess1", cookie=value, hf_user="ada")
     assert hf.id == "hf:ada" and hf.name == "ada" and hf.logged_in
+    monkeypatch.setenv("TPR_SECRET", "another-secret-after-a-rotation")
+    assert Visitor.of("sess1", cookie=value).id == Visitor.of("sess1").id  # signed with another key: ignored
 
 
 def test_hf_username_comes_from_gradios_signed_oauth_session():
@@ -196,7 +206,7 @@ class _StandInHub(BaseHTTPRequestHandler):
 def test_push_uploads_the_model_and_its_card_with_the_visitors_token(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from comparisons.modelcard import push, token_for
+    from comparisons.modelcard import cli_token, push
 
     folder = tmp_path / "run" / "model"
     folder.mkdir(parents=True)
@@ -213,9 +223,8 @@ def test_push_uploads_the_model_and_its_card_with_the_visitors_token(tmp_path, m
         push(record, "ada/tweets", None)
     with pytest.raises(UserError, match="your-name/model-name"):
         push(record, "../../etc", "hf_x")
-    monkeypatch.setenv("HF_TOKEN", "hf_space_owner")
-    assert token_for(None, on_space=True) is None  # on a Space the owner's token is never a visitor's
-    assert token_for(None, on_space=False) == "hf_space_owner" and token_for("hf_visitor", True) == "hf_visitor"
+    monkeypatch.setenv("HF_TOKEN", "hf_machine_owner")
+    assert cli_token() == "hf_machine_owner"  # the command line's; the app never reads it (tests/security)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _StandInHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -284,7 +293,7 @@ def test_an_upload_is_shown_by_its_file_name_not_the_servers_path(tmp_path):
     upload.write_text("text,label\n" + "\n".join(f"tweet number {i} is {'good' if i % 2 else 'bad'},{i % 2}"
                                                  for i in range(40)))
     overview = report.data_overview(load_data(str(upload)))
-    assert "**Source:** my tweets.csv" in overview["markdown"] and str(tmp_path) not in json.dumps(
+    assert "**Source:** my tweets\\.csv" in overview["markdown"] and str(tmp_path) not in json.dumps(
         overview, default=str)
 
 

@@ -43,7 +43,7 @@ def test_app_does_not_widen_allowed_paths_and_caps_uploads():
     source = (ROOT / "app.py").read_text()
     assert all("allowed_paths" not in p.read_text() for p in (ROOT / "ui").glob("*.py"))
     assert "allowed_paths" not in source
-    assert "max_file_size" in source
+    assert "launch(demo)" in source and "max_file_size" in (ROOT / "ui" / "__init__.py").read_text()
 
 
 def test_messages_never_show_the_servers_folders(tmp_path):

@@ -45,7 +45,9 @@ def test_stop_reaches_a_forked_worker_and_only_its_own_session():
 def test_everything_that_crosses_the_worker_boundary_pickles(tmp_path, monkeypatch):
     monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path))
     settings = {"embedder": "test-hash", "k": 3, "seed": 3}
-    visitor = svc.Visitor.of("visitor-c", cookie="0f4c6a1e-2b7d-4c1e-9a55-3d2e1f0a9b8c")
+    from comparisons.identity import mint
+
+    visitor = svc.Visitor.of("visitor-c", cookie=mint()[0])
     args = ("run", "rag", settings, DATA_FIELDS, visitor)
     assert pickle.loads(pickle.dumps(args)) == args
     assert pickle.loads(pickle.dumps(workers.run_job)) is workers.run_job  # module-level: pickled by reference
