@@ -20,13 +20,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_app(runs_dir: str, timeout: float = 120):
-    """Yields the app's URL once its first page answers; offline, with its own runs folder."""
+def serve_app(runs_dir: str, timeout: float = 120, env: dict | None = None, log: str | Path | None = None):
+    """Yields the app's URL once its first page answers; offline, with its own runs folder. `env` adds or (with
+    None values) removes variables; `log` keeps the app's stdout and stderr in that file."""
     port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(port), "TPR_RUNS_DIR": str(runs_dir),
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    env_vars = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_SERVER_PORT": str(port), "TPR_RUNS_DIR": str(runs_dir),
+                "GRADIO_ANALYTICS_ENABLED": "False"}
+    for name, value in (env or {}).items():
+        if value is None:
+            env_vars.pop(name, None)
+        else:
+            env_vars[name] = str(value)
+    out = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env_vars, stdout=out,
+                           stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + timeout
@@ -43,3 +50,5 @@ def serve_app(runs_dir: str, timeout: float = 120):
             app.wait(timeout=30)
         except subprocess.TimeoutExpired:
             app.kill()
+        if log:
+            out.close()

@@ -16,6 +16,7 @@ from .errors import UserError
 # the seed shared by the data subsets and the method, as the CLI's --seed does), or nowhere but the CLI
 # ("cli": a server path, which the app never reads; uploads are its only files).
 PLACES = ("main", "more", "data", "cli")
+SEED_MAX = 2**31 - 1  # numpy's seeds stop at 2**32 - 1; studies and eval splits add small offsets to a seed
 MAX_CHARS = 300  # the longest value of a text setting (a Hub id, a list of label words), unless it says otherwise
 
 
@@ -142,9 +143,17 @@ def coerce(value, f: dataclasses.Field):
         if not isinstance(value, str):
             raise TypeError
     except (TypeError, ValueError, OverflowError):
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        raise UserError(f"setting '{f.name}' must be a {kind}, got {shown}.") from None
+        raise UserError(f"setting '{f.name}' must be a {kind}, got {shown_value(value)}.") from None
     return value
+
+
+def shown_value(value) -> str:
+    """A value a visitor sent, for a message: a short repr of a scalar; only the type of anything else (a dict or a
+    list may carry a file the server stored for them, whose path is not theirs to see)."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return f"a {type(value).__name__}"
 
 
 @dataclass(frozen=True)

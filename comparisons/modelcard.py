@@ -167,16 +167,17 @@ def cli_token() -> str | None:
 
 
 def check_push(repo: str, token: str | None) -> str:
-    """Why a push cannot happen, said before any work (a bad repo id, offline, no token); the repo id otherwise."""
+    """Why a push cannot happen, said before any work (a bad repo id, no token, offline); the repo id otherwise.
+    The missing token comes first: signing in is what a visitor can do about it."""
     repo = (repo or "").strip()
     if not REPO_ID.fullmatch(repo):
-        raise UserError(f"a Hub repo is written 'your-name/model-name', got {repo!r}.")
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        raise UserError("cannot push: this machine is offline (HF_HUB_OFFLINE is set). The model card and files are "
-                        "in the model folder; download them and push from a machine that reaches the Hub.")
+        raise UserError(f"a Hub repo is written 'your-name/model-name', got {repo[:100]!r}.")
     if not token:
         raise UserError("cannot push: no Hugging Face token. In the app, sign in with the 'Sign in with Hugging Face' "
                         "button (a Space with OAuth); from the command line, set HF_TOKEN.")
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        raise UserError("cannot push: this machine is offline (HF_HUB_OFFLINE is set). The model card and files are "
+                        "in the model folder; download them and push from a machine that reaches the Hub.")
     return repo
 
 

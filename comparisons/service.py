@@ -170,10 +170,14 @@ def selection_from_ui(source: str, upload: str | None, text_column: str, label_c
         src = "sample"
     else:
         src = None  # the Hub dataset, or the bundled sample with a notice when offline
+    from .config import SEED_MAX
+
     try:
         seed = int(seed)
-    except (TypeError, ValueError):
-        raise UserError(f"seed must be a whole number, got {seed!r}.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise UserError(f"seed must be a whole number, got {str(seed)[:40]!r}.") from None
+    if not 0 <= seed <= SEED_MAX:
+        raise UserError(f"seed must be from 0 to {SEED_MAX:,}, got {seed}.")
     return Selection(source=src, text_column=(text_column or "").strip() or None,
                      label_column=(label_column or "").strip() or None,
                      train_size=_size(train_size), eval_size=_size(eval_size), seed=seed, drop_leaked=bool(drop_leaked),
@@ -534,9 +538,11 @@ def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_nam
 
 def admit_job(visitor: Visitor, kind: str, method: str, settings: dict, data: TweetData | None,
               claim: bool = False) -> int:
-    """Before a heavy job is queued (a run, a k-sweep, Run all): the visitor's gate (their identity, settings and
-    models, their records cap, the job's estimate under the ceiling) and their share of the heavy queue
-    (comparisons.jobs). Returns the job's id for the wait it is told; a UserError says why it cannot be queued."""
+    """Before a heavy job is queued (a run, a k-sweep, Run all, a data report): the visitor's identity, their
+    records cap and their share of the heavy queue (comparisons.jobs). The page's announcement (claim False, in the
+    light queue) also sizes the job and refuses it over the ceiling, so that the visitor hears it at once; the
+    queue's own admission (claim True) stays cheap, and the job's settings, models and ceiling are checked again
+    when it starts, before any work (check_job). Returns the job's id; a UserError says why it cannot be queued."""
     from . import gate
     from .jobs import HEAVY_JOBS
 
@@ -544,28 +550,35 @@ def admit_job(visitor: Visitor, kind: str, method: str, settings: dict, data: Tw
     gate.check_identity(visitor, limits)
     store = visitor.store()
     gate.check_run_count(store, limits)
-    sized = kind in ("run", "sweep", "all") and data is not None  # a data report (quality, near duplicates) is not
-    seconds = job_seconds(kind, method, settings, data, store=store) if sized else None
-    gate.check_job_seconds(seconds, limits, what="Run all" if kind == "all" else f"this {method or kind} job")
+    seconds = None
+    if not claim and kind in ("run", "sweep", "all") and data is not None:
+        seconds = job_seconds(kind, method, settings, data, store=store)
+        gate.check_job_seconds(seconds, limits, what="Run all" if kind == "all" else f"this {method or kind} job")
     return HEAVY_JOBS.admit(visitor.session, f"{kind} {method}".strip(), seconds, visitor=visitor.id,
                             address=visitor.address, max_per_visitor=limits.queued_jobs,
                             max_per_address=limits.address_jobs, claim=claim)
 
 
-def admit_study(visitor: Visitor, spec, resume: str | None = None, claim: bool = False) -> int:
-    """A study's admission: its plan passes the visitor's gate (plan_study), then their share of the queue."""
+def check_job(kind: str, method: str, settings: dict, data: TweetData, store: RunStore) -> None:
+    """When a visitor's job starts, before any work: its settings and models (the visitor's gate) and its whole
+    estimate under the ceiling. Each run of it is checked again by run_method."""
+    from . import gate
+
+    if store.owner is None:
+        return
+    seconds = job_seconds(kind, method, settings, data, store=store)
+    gate.check_job_seconds(seconds, what="Run all" if kind == "all" else f"this {method or kind} job")
+
+
+def admit_study(visitor: Visitor, claim: bool = True) -> int:
+    """A study's place in the heavy queue (its plan passes the visitor's gate when it starts: plan_study)."""
     from . import gate
     from .jobs import HEAVY_JOBS
-    from .study import StudySpec, estimate_seconds
 
     limits = gate.Limits.current()
     gate.check_identity(visitor, limits)
-    store = visitor.store()
-    gate.check_run_count(store, limits)
-    spec_obj = StudySpec.from_dict(spec) if isinstance(spec, dict) else spec
-    spec_obj, full, cells, done = plan_study(spec_obj, resume, store)
-    seconds = estimate_seconds(spec_obj, full, cells, skip=set(done))
-    return HEAVY_JOBS.admit(visitor.session, "study", seconds, visitor=visitor.id, address=visitor.address,
+    gate.check_run_count(visitor.store(), limits)
+    return HEAVY_JOBS.admit(visitor.session, "study", None, visitor=visitor.id, address=visitor.address,
                             max_per_visitor=limits.queued_jobs, max_per_address=limits.address_jobs, claim=claim)
 
 

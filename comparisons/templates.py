@@ -75,4 +75,5 @@ def plain(text: str | None, limit: int = 80, specials: str = _MARKDOWN_SPECIALS)
     """A visitor's text (a board's title) as plain text inside Markdown: one line, control characters dropped,
     every Markdown and HTML marker escaped, so that it shows as typed and never as a link, an image or markup."""
     line = " ".join("".join(ch for ch in (text or "") if ch.isprintable()).split())[:limit]
-    return "".join("\\" + ch if ch in specials else ch for ch in line)
+    entities = {"<": "&lt;", ">": "&gt;"}  # no tag can open, escaped or not
+    return "".join(entities.get(ch) or ("\\" + ch if ch in specials else ch) for ch in line)

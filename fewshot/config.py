@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import ConfigBase, Preset, setting
+from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
 from comparisons.models import EMBEDDER_CHOICES, LM_CHOICES
 from comparisons.templates import check_template
 
@@ -54,7 +54,8 @@ class FewshotConfig(ConfigBase):
     embedder: str = setting("auto", "retrieved selection: the sentence embedder", label="Embedder (retrieved)",
                             suggestions=tuple(EMBEDDER_CHOICES))
     use_cache: bool = setting(True, "reuse the KV cache of a shared prefix (same numbers, faster)")
-    seed: int = setting(42, "seed of the data subsets and of random/balanced demonstrations", place="data")
+    seed: int = setting(42, "seed of the data subsets and of random/balanced demonstrations",
+                        low=0, high=SEED_MAX, place="data")
 
     def check(self):
         check_template(self.instruction, "instruction", allowed=("labels",), max_chars=INSTRUCTION_MAX_CHARS)

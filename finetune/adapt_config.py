@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import ConfigBase, Preset, setting
+from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
 from comparisons.device import PRECISIONS
 from comparisons.models import LM_CHOICES
 
@@ -43,7 +43,8 @@ class AdaptConfig(ConfigBase):
     precision: str = setting("auto", "auto: bf16/fp16 on a GPU, fp32 on CPU", label="Precision", choices=PRECISIONS)
     save_model: bool = setting(True, "save the adapted model (safetensors) to start fine-tuning or few-shot from "
                                "(model 'run:<id>')")
-    seed: int = setting(42, "seed of the data subsets, the corpus sample and the init", place="data")
+    seed: int = setting(42, "seed of the data subsets, the corpus sample and the init",
+                        low=0, high=SEED_MAX, place="data")
 
     @property
     def lr(self) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import ConfigBase, Preset, setting
+from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
 from comparisons.device import PRECISIONS
 from comparisons.models import LM_CHOICES
 from comparisons.templates import check_template
@@ -41,7 +41,8 @@ class FinetuneConfig(ConfigBase):
                               label="Max length (tokens)", low=8, high=8192)
     weight_decay: float = setting(0.01, "AdamW weight decay", low=0, high=1)
     warmup_ratio: float = setting(0.1, "share of steps with a rising learning rate", low=0, high=0.9)
-    seed: int = setting(42, "seed of the data subsets, the curve slices and the weights' init", place="data")
+    seed: int = setting(42, "seed of the data subsets, the curve slices and the weights' init",
+                        low=0, high=SEED_MAX, place="data")
     eval_steps: int = setting(0, "steps between evaluations; 0 = about n_evals evaluations over the run", low=0)
     n_evals: int = setting(3, "evaluations over the run (when eval_steps is 0)", label="Evaluations per run",
                            low=1, high=1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import ConfigBase, setting
+from comparisons.config import SEED_MAX, ConfigBase, setting
 from comparisons.errors import UserError
 from comparisons.models import EMBEDDER_CHOICES
 
@@ -33,7 +33,8 @@ class BaselineConfig(ConfigBase):
                        high=1e6, low_open=True, place="main")
     min_df: int = setting(1, "ignore n-grams seen in fewer train tweets than this", low=1, high=1000)
     max_features: int = setting(0, "keep the most frequent n-grams per kind; 0 = all", low=0, high=10_000_000)
-    seed: int = setting(42, "seed of the data subsets and the solver", place="data")
+    seed: int = setting(42, "seed of the data subsets and the solver",
+                        low=0, high=SEED_MAX, place="data")
 
     def check(self):
         if not self.word_ngrams.strip() and not self.char_ngrams.strip():
@@ -57,4 +58,5 @@ class SetfitConfig(ConfigBase):
                             label="Head C", low=0, high=1e6, low_open=True)
     num_iterations: int = setting(20, "pairs generated per train tweet (SetFit's sampling)", low=1, high=1000)
     max_length: int = setting(64, "tokens per tweet for the encoder", low=8, high=512)
-    seed: int = setting(42, "seed of the data subsets and of SetFit's pair sampling", place="data")
+    seed: int = setting(42, "seed of the data subsets and of SetFit's pair sampling",
+                        low=0, high=SEED_MAX, place="data")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import ConfigBase, Preset, setting
+from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
 from comparisons.models import EMBEDDER_CHOICES, LM_CHOICES
 from fewshot.config import CALIBRATIONS, TEMPLATES
 
@@ -31,7 +31,8 @@ class RagConfig(ConfigBase):
                            "faster on CPU, embeddings shift slightly)", label="Embedding backend", choices=BACKENDS,
                            place="main")
     batch_size: int = setting(128, "texts per embedding batch", low=1, high=100_000)
-    seed: int = setting(42, "seed of the data subsets, the k-selection slice and the linear probe", place="data")
+    seed: int = setting(42, "seed of the data subsets, the k-selection slice and the linear probe",
+                        low=0, high=SEED_MAX, place="data")
     model: str = setting("auto", "prompt mode: the causal LM", label="LM (prompt mode)",
                          suggestions=tuple(LM_CHOICES), place="main")
     template: str = setting("auto", "prompt mode: auto | plain | chat", label="Template (prompt mode)",

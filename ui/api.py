@@ -11,6 +11,7 @@ defaults until then). The UI's own events are private; these are the only docume
 
 
 import dataclasses
+import functools
 import inspect
 
 import gradio as gr
@@ -25,6 +26,59 @@ from .common import HEAVY, LIGHT, app_defaults, attach_admission, heavy_turn, se
 
 _TYPES = {"bool": bool, "int": int, "float": float, "str": str}
 API_SOURCES = {"hub": svc.SOURCE_HUB, "sample": svc.SOURCE_SAMPLE}
+
+
+MAX_API_TEXT = 100_000  # the longest text any public endpoint takes (a study's settings are the longest in use)
+
+
+def typed(fn):
+    """Check a public endpoint's arguments against its annotations before it runs: a client can send any JSON (a
+    number for a board code, a list for a source), and each wrong type is a one-line error naming the parameter."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        bound = signature.bind_partial(*args, **kwargs)
+        for name, value in list(bound.arguments.items()):
+            parameter = signature.parameters[name]
+            if parameter.annotation in (gr.Request, "gr.Request") or name in ("request", "token"):
+                continue
+            bound.arguments[name] = _checked(name, value, parameter)
+        return fn(*bound.args, **bound.kwargs)
+
+    return checked
+
+
+def _checked(name: str, value, parameter: inspect.Parameter):
+    from comparisons.config import shown_value
+
+    hint = str(parameter.annotation)
+    optional = "None" in hint or parameter.default is None
+    if value is None:
+        if optional or parameter.default is inspect.Parameter.empty:
+            return None if optional else ""
+        return parameter.default
+    kind = next((k for k in ("bool", "int", "float", "str") if k in hint), "value")
+    wrong = svc.UserError(f"{name} must be a {kind}, got {shown_value(value)}.")
+    if "bool" in hint:
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
+        raise wrong
+    if "int" in hint:
+        if isinstance(value, bool):
+            raise wrong
+        try:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        except (TypeError, ValueError, OverflowError):
+            raise wrong from None
+    if "str" in hint:
+        if not isinstance(value, str):
+            raise wrong
+        if len(value) > MAX_API_TEXT:
+            raise svc.UserError(f"{name} is {len(value):,} characters long; it takes at most {MAX_API_TEXT:,}.")
+    return value
 
 
 def _selection(request):
@@ -48,27 +102,25 @@ def method_endpoint(method: str):
     signature = inspect.Signature(params, return_annotation=dict)
 
     def endpoint(*args, **kwargs):
+        """Run the method; a refusal (a bad setting, a cap) is an error, a run that failed its work a summary."""
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
         values = dict(bound.arguments)
         request = values.pop("request")
-        selection = _selection(request)
-        values["seed"] = selection.seed
-        workers.check_fits_zerogpu("run", method, values, selection)
-        last = None
-        with heavy_turn(request):
+        with heavy_turn(request):  # the admitted job ends here however the call ends
+            selection = _selection(request)
+            values["seed"] = selection.seed
+            workers.check_fits_zerogpu("run", method, values, selection)
+            last = None
             for last in workers.run_job("run", method, values, selection, visitor(request)):
                 pass
+        if last.record is None and last.error:  # refused before any record: a user error, not a run
+            raise svc.UserError(last.error)
         return svc.record_summary(last.record, last.error)
 
     def admit(request, values: dict) -> int:
-        """When the call is queued: the visitor's gate and share of the heavy queue (service.admit_job)."""
-        values = {**defaults_of(values), "seed": _selection(request).seed}
-        return svc.admit_job(visitor(request), "run", method, values,
-                             svc.load_selection(_selection(request)), claim=True)
-
-    def defaults_of(values: dict) -> dict:
-        return {**{f.name: defaults[f.name] for f in fields}, **values}
+        """When the call is queued: the visitor's share of the heavy queue (service.admit_job)."""
+        return svc.admit_job(visitor(request), "run", method, values, None, claim=True)
 
     endpoint.admit = admit
     endpoint.__signature__ = signature
@@ -103,17 +155,17 @@ def classify(text: str, request: gr.Request = None) -> dict:
 
 def run_all(request: gr.Request = None) -> dict:
     """Run all (LoRA, full, few-shot balanced and retrieved, RAG) on your selection, one after another."""
-    selection = _selection(request)
-    workers.check_fits_zerogpu("all", "", {}, selection)
     records = []
     with heavy_turn(request):
+        selection = _selection(request)
+        workers.check_fits_zerogpu("all", "", {}, selection)
         for u in workers.run_job("all", "", {}, selection, visitor(request)):
             records = u.records
     return {"runs": [svc.record_summary(r) for r in records]}
 
 
 def admit_run_all(request, values: dict) -> int:
-    return svc.admit_job(visitor(request), "all", "", {}, svc.load_selection(_selection(request)), claim=True)
+    return svc.admit_job(visitor(request), "all", "", {}, None, claim=True)
 
 
 def _study_spec(request, methods: str, axis: str, axis2: str, seeds, eval_size: str, metric: str,
@@ -144,11 +196,10 @@ def run_study(methods: str = "lora,fewshot:balanced,rag:knn,rag:linear", axis: s
     from comparisons import study_report
     from comparisons.study import StudyStore
 
-    spec = None if resume else _study_spec(request, methods, axis, axis2, seeds, eval_size, metric, settings)
-    who = visitor(request)
-    workers.check_study_fits_zerogpu(spec, resume or None, who)
-    last = None
+    who, last = visitor(request), None
     with heavy_turn(request):
+        spec = None if resume else _study_spec(request, methods, axis, axis2, seeds, eval_size, metric, settings)
+        workers.check_study_fits_zerogpu(spec, resume or None, who)
         for last in workers.run_study(spec, resume or None, who):
             pass
     if last is None or not last.study_id:
@@ -159,11 +210,7 @@ def run_study(methods: str = "lora,fewshot:balanced,rag:knn,rag:linear", axis: s
 
 
 def admit_study(request, values: dict) -> int:
-    defaults = {k: p.default for k, p in inspect.signature(run_study).parameters.items() if k != "request"}
-    v = {**defaults, **values}
-    resume = str(v.pop("resume") or "")
-    spec = None if resume else _study_spec(request, **v)
-    return svc.admit_study(visitor(request), spec, resume or None, claim=True)
+    return svc.admit_study(visitor(request))
 
 
 def compare(fingerprint: str = "", request: gr.Request = None) -> dict:
@@ -226,14 +273,14 @@ def stop(request: gr.Request = None) -> str:
 
 def register() -> None:
     """Add the public endpoints to the Blocks being built."""
-    gr.api(user_errors(load_data), api_name="load_data", **LIGHT)
-    gr.api(user_errors(classify), api_name="classify", **LIGHT)
+    gr.api(user_errors(typed(load_data)), api_name="load_data", **LIGHT)
+    gr.api(user_errors(typed(classify)), api_name="classify", **LIGHT)
     for method in ("finetune", "fewshot", "rag", "baseline", "setfit", "adapt"):
         endpoint = method_endpoint(method)
         attach_admission(gr.api(endpoint, api_name=f"run_{method}", **HEAVY), endpoint.admit, endpoint)
     attach_admission(gr.api(user_errors(run_all), api_name="run_all", **HEAVY), admit_run_all, run_all)
-    attach_admission(gr.api(user_errors(run_study), api_name="run_study", **HEAVY), admit_study, run_study)
-    gr.api(user_errors(compare), api_name="compare", **LIGHT)
+    attach_admission(gr.api(user_errors(typed(run_study)), api_name="run_study", **HEAVY), admit_study, run_study)
+    gr.api(user_errors(typed(compare)), api_name="compare", **LIGHT)
     for fn in (my_runs, delete_run, push_to_hub, create_board, join_board, board, remove_board_entry, freeze_board):
-        gr.api(user_errors(fn), api_name=fn.__name__, **LIGHT)
+        gr.api(user_errors(typed(fn)), api_name=fn.__name__, **LIGHT)
     gr.api(stop, api_name="stop", queue=False)

@@ -161,6 +161,8 @@ def heavy_turn(request):
 def admit_values(kind: str, method: str, claim: bool):
     """check(request, values) for a job of the app's tabs: the visitor's gate and share (service.admit_job)."""
     def check(request, values: dict) -> int:
+        if claim:  # the queue's own admission: the share alone (cheap); the rest is checked when the job starts
+            return svc.admit_job(visitor(request), kind, method, {}, None, claim=True)
         settings, data_values = split_data(dict(values))
         data = selected_data(data_values, request) if data_values else None
         if data_values:
@@ -238,7 +240,7 @@ def _verdicts(n_inputs: int, refusal: str | None):
     if n_inputs == 0:
         if refusal:
             raise gr.Error(refusal)
-        return None
+        return []
     first = gr.validate(refusal is None, refusal or "")
     if n_inputs == 1:
         return first

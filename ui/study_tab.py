@@ -215,12 +215,9 @@ def build(data_fields: dict) -> dict:
     study_inputs = {k: c for k, c in w.items() if k != "preset"}
     started = start.click(do_start, inputs_kwargs={**study_inputs, **data_fields},
                           outputs=[status, chart, found, table, chosen], **HEAVY, **PRIVATE)
-    attach_admission(started, lambda request, values: svc.admit_study(
-        visitor(request), spec_of(*split_data(dict(values)), request), claim=True), do_start)
+    attach_admission(started, lambda request, values: svc.admit_study(visitor(request)), do_start)
     resumed = resume.click(do_resume, chosen, [status, chart, found, table, chosen], **HEAVY, **PRIVATE)
-    attach_admission(resumed, lambda request, values: svc.admit_study(
-        visitor(request), None, values.get("study_id") or None, claim=True) if values.get("study_id") else None,
-        do_resume)
+    attach_admission(resumed, lambda request, values: svc.admit_study(visitor(request)), do_resume)
     stop.click(stop_run, None, status, queue=False, **PRIVATE)
     estimate.click(do_estimate, inputs_kwargs={**study_inputs, **data_fields}, outputs=status, **LIGHT, **PRIVATE)
     w["preset"].input(do_preset, inputs_kwargs={**w, **data_fields}, outputs=[status, *study_inputs.values()],

@@ -65,6 +65,7 @@ def run_job(kind: str, method: str, settings: dict, data_fields: dict, visitor: 
     (a dict) or an API client's Selection; the runs are the visitor's."""
     data = _data(data_fields)
     stop, store = svc.session(visitor.session).stop, visitor.store()
+    svc.check_job(kind, method, settings, data, store)  # the visitor's gate and the job's ceiling, before any work
     if kind == "sweep":
         yield from svc.stream_sweep(settings, data, stop, store=store)
     elif kind == "all":

@@ -76,7 +76,7 @@ CASES = [
     ("bad calibration", lambda t: ["run", "--method", "fewshot", "--calibration", "platt", "--data", "sample"], "calibration must be one of batch, contextual, both"),
     ("sweep for rag", lambda t: ["run", "--method", "rag", "--sweep", "0,1", "--data", "sample"], "--sweep is a few-shot option"),
     ("push to a malformed repo", lambda t: ["run", "--method", "rag", "--data", "sample", "--push-to-hub", "not a repo"], "a Hub repo is written 'your-name/model-name'"),
-    ("push while offline", lambda t: ["run", "--method", "rag", "--data", "sample", "--push-to-hub", "you/tweets"], "cannot push: this machine is offline"),
+    ("push without a token", lambda t: ["run", "--method", "rag", "--data", "sample", "--push-to-hub", "you/tweets"], "cannot push: no Hugging Face token"),
     ("push an unknown run", lambda t: ["push", "nope-run", "you/tweets"], "no run 'nope-run'"),
     ("board code malformed", lambda t: ["board", "??"], "a board code is 6 letters and digits"),
     ("board unknown", lambda t: ["board", "ABCDEF"], "no board 'ABCDEF'"),
@@ -111,8 +111,10 @@ def keeper(tmp_path):
 
 
 @pytest.mark.parametrize("name,argv,message", CASES, ids=[c[0] for c in CASES])
-def test_cli_bad_input_exits_2_with_a_clear_message(name, argv, message, tmp_path, capsys, keeper, tiny_gpt2):
+def test_cli_bad_input_exits_2_with_a_clear_message(name, argv, message, tmp_path, capsys, keeper, tiny_gpt2,
+                                                    monkeypatch):
     TINY["gpt2"] = tiny_gpt2
+    monkeypatch.delenv("HF_TOKEN", raising=False)
     args = argv(tmp_path)
     if args[0] in ("run", "push", "board"):
         args += ["--runs-dir", str(keeper[0].root)]
