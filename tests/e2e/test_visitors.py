@@ -55,9 +55,12 @@ def test_two_visitors_own_their_runs_share_a_board_and_see_no_server_path(tmp_pa
         assert joined["participants"] == ["Ada", "Bob"]
         bob_rag = call(bob, mode="knn", k=5, api_name="/run_rag")
         assert bob_rag["data_fingerprint"] == ada_rag["data_fingerprint"]  # the board's eval split
-        entries = call(bob, board["code"], api_name="/board")["entries"]
+        entries = call(ada, board["code"], api_name="/board")["entries"]  # the host sees the entries' run ids
         assert {(e["name"], e["run_id"]) for e in entries} == {("Ada", ada_rag["run_id"]), ("Bob", bob_rag["run_id"]),
                                                               ("Ada", ada_fewshot["run_id"])}
+        seen_by_bob = call(bob, board["code"], api_name="/board")["entries"]  # a participant, their names and figures
+        assert sorted(e["name"] for e in seen_by_bob) == ["Ada", "Ada", "Bob"] and all("run_id" not in e
+                                                                                   for e in seen_by_bob)
         refused(bob, "only the host", board["code"], ada_rag["run_id"], api_name="/remove_board_entry")
         refused(bob, "only the host", board["code"], api_name="/freeze_board")
         after = call(ada, board["code"], bob_rag["run_id"], api_name="/remove_board_entry")
