@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from . import gate
 from .data import TweetData, drop_leaked, load_data, subset
-from .device import distributed_env
+from .device import distributed_env, run_scope
 from .errors import UserError
 from .gate import check_visitor_models  # noqa: F401  (re-exported: the one check of a visitor's models)
 from .runs import RunRecord, RunStore
@@ -108,7 +108,8 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
     if on_event is not None and estimate is not None:
         on_event({"event": "estimate", **estimate.to_dict()})
     entry = importlib.import_module(ENTRY_MODULES[method]).run
-    record = entry(config, data, on_event=on_event, stop=stop, store=store)
+    with run_scope():  # TF32 restored, memory released: the next run starts clean
+        record = entry(config, data, on_event=on_event, stop=stop, store=store)
     if estimate is not None and distributed_env()[0] == 0:  # under torchrun rank 0 alone writes the record
         measured = record.diagnostics.get("memory", {})
         record.diagnostics["estimate"] = {**estimate.to_dict(), "measured_peak_mb": record.peak_memory_mb,

@@ -15,6 +15,7 @@ never DataParallel; under torchrun each rank takes its own GPU (`set_rank_device
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,6 +95,79 @@ def apply_matmul_policy(precision: Precision) -> None:
     if precision.device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = precision.tf32
         torch.backends.cudnn.allow_tf32 = precision.tf32
+
+
+@contextlib.contextmanager
+def run_scope():
+    """Around one run: the TF32 switches it sets are restored afterwards (one run's choice never carries into the
+    next of the same process: a Space serves many), and its memory is released when it ends (release_memory)."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    before = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) if torch else None
+    try:
+        yield
+    finally:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before or (False, True)
+        release_memory()
+
+
+# ---------------------------------------------------------------- child processes and memory
+
+GPU_LOADER_WORKERS = 2  # collation off the training loop's thread; tweets are tiny, two keep up with a GPU
+
+
+def in_daemon_process() -> bool:
+    """A daemonic process may not start children: a ZeroGPU call runs in one (the `spaces` worker)."""
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
+
+
+def gpu_settings() -> bool:
+    """Whether the GPU preset's process settings (loader workers, pinned memory) apply: on CUDA, and wherever
+    TPR_DEVICE_PRESET=gpu asks for them (the ZeroGPU emulator in the tests, so that what breaks there breaks here)."""
+    if os.environ.get("TPR_DEVICE_PRESET", "").strip().lower() == "gpu":
+        return True
+    return device_name() == "cuda"
+
+
+def loader_workers(on_cuda: bool | None = None) -> int:
+    """DataLoader worker processes: the GPU preset's two, but none inside a daemonic process (a ZeroGPU call),
+    where starting one fails ("daemonic processes are not allowed to have children")."""
+    if in_daemon_process():
+        return 0
+    return GPU_LOADER_WORKERS if (gpu_settings() if on_cuda is None else on_cuda or gpu_settings()) else 0
+
+
+def pool_jobs() -> int | None:
+    """Worker processes a library may start for itself (cleanlab's n_jobs): one inside a daemonic process, else
+    the library's own choice."""
+    return 1 if in_daemon_process() else None
+
+
+def forked_worker_threads() -> None:
+    """In a daemonic worker forked from a process that already ran parallel CPU work (a ZeroGPU call's worker),
+    OpenMP's thread pool did not survive the fork and its first parallel region would wait forever: use one thread
+    there (the GPU does the heavy work; measured on this CPU, a matmul in the parent then MiniLM in the child)."""
+    if in_daemon_process():
+        import torch
+
+        torch.set_num_threads(1)
+
+
+def release_memory() -> None:
+    """Between runs and study cells: collect reference cycles (accelerate's mixed-precision wrapper makes one that
+    keeps a finished model alive) and hand cached GPU blocks back, so the next run starts from what it needs."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def device_name() -> str:

@@ -90,7 +90,10 @@ def label_suspects(labels, probs) -> tuple[list[int], np.ndarray]:
     from cleanlab.rank import get_label_quality_scores
 
     y = np.asarray(labels)
-    ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence")
+    from .device import pool_jobs
+
+    # cleanlab starts a process pool by default: none inside a ZeroGPU call's daemonic worker
+    ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence", n_jobs=pool_jobs())
     return [int(i) for i in ranked], get_label_quality_scores(y, probs)
 
 

@@ -18,7 +18,15 @@ import torch
 from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
 from comparisons.data import TweetData
-from comparisons.device import Precision, apply_matmul_policy, current_precision, distributed_env, set_rank_device
+from comparisons.device import (
+    Precision,
+    apply_matmul_policy,
+    current_precision,
+    distributed_env,
+    gpu_settings,
+    loader_workers,
+    set_rank_device,
+)
 from comparisons.errors import UserError
 from comparisons.metrics import trainer_metrics
 from comparisons.models import ResolvedModel, count_parameters, load_causal_lm, load_classifier, resolve_lm
@@ -28,8 +36,6 @@ from comparisons.templates import render
 from .config import FinetuneConfig
 from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
 from .events import LiveEvents
-
-GPU_LOADER_WORKERS = 2  # collation off the training loop's thread; tweets are tiny, two keep up with a GPU
 
 # peft's defaults per architecture (GPT-2's attention is one Conv1D named c_attn).
 LORA_TARGETS = {"gpt2": ["c_attn"], "llama": ["q_proj", "k_proj", "v_proj", "o_proj"]}
@@ -113,8 +119,8 @@ def _training_args(config: FinetuneConfig, out_dir: Path, n_train: int, precisio
         save_strategy="no", report_to="none", seed=config.seed, disable_tqdm=True,
         **precision.trainer_flags, optim="adamw_torch_fused" if on_cuda else "adamw_torch",
         train_sampling_strategy="group_by_length", torch_compile=config.torch_compile,
-        dataloader_pin_memory=on_cuda, use_cpu=not on_cuda, remove_unused_columns=False,
-        dataloader_num_workers=GPU_LOADER_WORKERS if on_cuda else 0, ddp_find_unused_parameters=False,
+        dataloader_pin_memory=on_cuda or gpu_settings(), use_cpu=not on_cuda, remove_unused_columns=False,
+        dataloader_num_workers=loader_workers(on_cuda), ddp_find_unused_parameters=False,
     )
     return one_gpu_per_process(args, _distributed()[1])
 

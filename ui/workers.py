@@ -5,6 +5,9 @@ The tabs turn what these return into component updates, in the main process."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 from comparisons import service as svc
 from comparisons.device import on_zerogpu
 
@@ -25,8 +28,28 @@ def gpu(duration):
     def wrap(fn):
         if spaces is None or not on_zerogpu():
             return fn
-        return spaces.GPU(duration=duration)(fn)
+        return spaces.GPU(duration=duration)(in_worker(fn))
     return wrap
+
+
+def in_worker(fn):
+    """`fn` as a ZeroGPU worker must run it: the worker is forked from the app's process, whose OpenMP threads do not
+    survive the fork (the first parallel CPU operation there would wait forever), so CPU work there uses one thread
+    (comparisons.device.forked_worker_threads). Keeps a generator function a generator function, as spaces needs."""
+    from comparisons.device import forked_worker_threads
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            forked_worker_threads()
+            yield from fn(*args, **kwargs)
+        return generator
+
+    @functools.wraps(fn)
+    def regular(*args, **kwargs):
+        forked_worker_threads()
+        return fn(*args, **kwargs)
+    return regular
 
 
 def _data(source):
