@@ -23,17 +23,22 @@ from comparisons.templates import render
 
 from .config import FinetuneConfig
 
+# Features read with right padding (each token at the same position whatever the batch); bumped when that changes.
+FEATURES_VERSION = "right-padded-v2"
+
 
 def _cache_path(resolved_path: str, config: FinetuneConfig, texts) -> Path:
-    h = hashlib.sha256(f"{resolved_path}|{folder_fingerprint(resolved_path) or ''}|{config.input_template}|"
-                       f"{config.max_length}".encode())
+    h = hashlib.sha256(f"{FEATURES_VERSION}|{resolved_path}|{folder_fingerprint(resolved_path) or ''}|"
+                       f"{config.input_template}|{config.max_length}".encode())
     for t in texts:
         h.update(t.encode("utf-8", "surrogatepass") + b"\x00")
     return cache_root() / "features" / f"{h.hexdigest()[:24]}.npy"
 
 
 def features(model, tokenizer, texts, config: FinetuneConfig, on_progress=None, stop=None) -> np.ndarray:
-    """Each text's last-token final hidden state under the frozen LM, batched in length order."""
+    """Each text's last-token final hidden state under the frozen LM, batched in length order. Right padding with
+    the last real token gathered: with left padding, GPT-2's absolute positions (no position_ids given) shifted
+    with each batch's longest row, so the features depended on the batch size (192 of 200 rows changed)."""
     shown = [render(config.input_template, text=" ".join(t.split())) for t in texts]
     tokenizer.truncation_side = "left"  # a long tweet keeps its end, where the template asks for the label
     ids = tokenizer(shown, truncation=True, max_length=config.max_length, add_special_tokens=False)["input_ids"]
@@ -49,10 +54,12 @@ def features(model, tokenizer, texts, config: FinetuneConfig, on_progress=None, 
             width = max(len(ids[i]) for i in idx)
             batch = torch.full((len(idx), width), tokenizer.pad_token_id, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for row, i in enumerate(idx):  # left padding: every row's last token is at the end
-                batch[row, width - len(ids[i]):] = torch.tensor(ids[i])
-                mask[row, width - len(ids[i]):] = 1
-            hidden = body(input_ids=batch.to(device), attention_mask=mask.to(device)).last_hidden_state[:, -1]
+            for row, i in enumerate(idx):  # right padding: each row's tokens at positions 0..n-1 whatever its batch
+                batch[row, :len(ids[i])] = torch.tensor(ids[i])
+                mask[row, :len(ids[i])] = 1
+            states = body(input_ids=batch.to(device), attention_mask=mask.to(device)).last_hidden_state
+            last = (mask.sum(dim=1) - 1).to(states.device)  # each row's last real token
+            hidden = states[torch.arange(len(idx), device=states.device), last]
             if out is None:
                 out = np.zeros((len(ids), hidden.shape[-1]), dtype=np.float32)
             out[idx] = hidden.float().cpu().numpy()

@@ -210,3 +210,21 @@ def test_frozen_feature_probe_trains_only_a_head_and_caches_features(tmp_path, t
     assert again.diagnostics["features"]["train_from_cache"] is True
     assert again.predictions["y_pred"] == first.predictions["y_pred"]
     assert "frozen" in first.label and "nothing is forgotten" in first.diagnostics["forgetting"]["text"]
+
+
+def test_frozen_features_do_not_depend_on_the_batch(tiny_gpt2):
+    """GPT-2 has absolute positions: with left padding and no position_ids a row's features moved with its batch's
+    longest row (192 of 200 rows changed between batch 64 and 512 on the real model). Right padding holds them."""
+    import numpy as np
+    import torch
+
+    from comparisons.data import load_data
+    from comparisons.models import load_causal_lm, resolve_lm
+    from finetune.config import FinetuneConfig
+    from finetune.head import features
+
+    texts = list(load_data("sample", seed=0).train.texts[:40])
+    lm, tok = load_causal_lm(resolve_lm(tiny_gpt2), dtype=torch.float32)
+    one = features(lm, tok, texts, FinetuneConfig(model=tiny_gpt2, eval_batch_size=1))
+    many = features(lm, tok, texts, FinetuneConfig(model=tiny_gpt2, eval_batch_size=40))
+    assert np.abs(one - many).max() < 1e-4
