@@ -372,10 +372,14 @@ def study_tag(study_id: str, cell: str):
         _STUDY_TAG.reset(token)
 
 
-def new_record(method: str, config, data) -> RunRecord:
+def new_record(method: str, config, data, precision: str | None = None) -> RunRecord:
+    """A run's record before it starts. `precision`: what the method computes in when it is not the device
+    policy's (an embedder, a frozen LM read in fp32, scikit-learn): the record says what ran, not what might have."""
     from .device import device_info
 
     hardware = device_info()
+    if precision:
+        hardware["precision"] = precision
     return RunRecord(method=method, config=config.to_dict(), data=data.describe(), label_names=list(data.label_names),
                      notices=list(data.notices), device=hardware["device"], hardware=hardware,
                      versions=library_versions(), pid=os.getpid(), host=socket.gethostname(),

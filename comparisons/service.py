@@ -35,6 +35,7 @@ SOURCES = (SOURCE_HUB, SOURCE_SAMPLE, SOURCE_UPLOAD)
 UI_DEFAULT_TRAIN, UI_DEFAULT_EVAL = 1000, 300  # the app's default sizes (capped at a smaller split)
 SESSION_TTL_SECONDS = 6 * 3600  # a visitor idle this long starts afresh
 MAX_SESSIONS = 512
+ABANDONED_JOIN_SECONDS = 60  # how long an abandoned run is given to stop (within one step or batch) before moving on
 
 
 def max_upload_mb() -> float:
@@ -266,17 +267,22 @@ def _in_worker(work, stop, poll: float):
     thread = threading.Thread(target=target, daemon=True, name="tpr-run")
     thread.start()
     seen: list[dict] = []
-    while thread.is_alive():
-        thread.join(poll)
-        fresh = []
+    try:
+        while thread.is_alive():
+            thread.join(poll)
+            fresh = []
+            while not events.empty():
+                fresh.append(events.get())
+            if fresh:
+                seen.extend(fresh)
+                yield seen, False, None, None
         while not events.empty():
-            fresh.append(events.get())
-        if fresh:
-            seen.extend(fresh)
-            yield seen, False, None, None
-    while not events.empty():
-        seen.append(events.get())
-    yield seen, True, box.get("result"), box.get("error")
+            seen.append(events.get())
+        yield seen, True, box.get("result"), box.get("error")
+    finally:
+        if thread.is_alive():  # the visitor went away (a closed page, a dropped client): stop the work, so it
+            stop.set()  # never runs on beside the next visitor's job on the same device; it is recorded as stopped
+            thread.join(ABANDONED_JOIN_SECONDS)
 
 
 def stream_run(method: str, values: dict, data: TweetData, stop, store: RunStore | None = None,

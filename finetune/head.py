@@ -87,7 +87,7 @@ def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threadi
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    record = new_record("finetune", config, data)
+    record = new_record("finetune", config, data, precision="fp32")  # the frozen LM is read in fp32
     with tracked(record, store, on_event=on_event):
         resolved = resolve_lm(config.model)
         if resolved.notice:

@@ -98,7 +98,7 @@ def run(config: SetfitConfig, data: TweetData, *, on_event=None, stop: threading
     from datasets import Dataset
     from setfit import Trainer, TrainingArguments
 
-    record = new_record("setfit", config, data)
+    record = new_record("setfit", config, data, precision="fp32")  # SetFit trains in fp32
     emit = on_event or (lambda e: None)
     with tracked(record, store, on_event=on_event):
         if len(set(data.train.labels)) < 2:

@@ -119,7 +119,7 @@ PREDICTORS = {"knn": predict_knn, "linear": predict_linear, "prompt": predict_pr
 def run(config: RagConfig, data: TweetData, *, on_event=None, stop: threading.Event | None = None,
         store: RunStore | None = None) -> RunRecord:
     """Embed, then predict with the configured mode; returns the finished RunRecord."""
-    record = new_record("rag", config, data)
+    record = new_record("rag", config, data, precision=None if config.mode == "prompt" else "fp32")
     emit = on_event or (lambda e: None)
     with tracked(record, store, on_event=on_event):
         if config.k and config.k > len(data.train):

@@ -153,3 +153,24 @@ def test_run_records_say_which_hardware_and_precision(tmp_path):
 
     r = row(record)
     assert r["hardware"] == "cpu" and r["precision"] == "fp32" and r["peak_gpu_mb"] is None
+
+
+def test_a_record_says_the_precision_its_method_ran_in(monkeypatch, tmp_path):
+    """On an Ampere GPU the policy is bf16, but an embedder and scikit-learn run in fp32: their records say so."""
+    import comparisons.device
+    from comparisons.api import make_config, run_method
+    from comparisons.data import load_data, subset
+    from comparisons.runs import RunStore, new_record
+    from rag.embed import register_embedder
+    from tests.stand_in import HashEmbedder
+
+    register_embedder("test-hash", HashEmbedder)
+    monkeypatch.setattr(comparisons.device, "detect", lambda: Capabilities(cuda=True, capability=(9, 0), name="H200",
+                                                                             bf16_native=True, memory_bytes=2**37))
+    data = subset(load_data("sample", seed=0), 30, 10, seed=0)
+    assert new_record("fewshot", make_config("fewshot", {}), data).hardware["precision"] == "bf16"  # the policy's
+    store = RunStore(tmp_path)
+    rag = run_method("rag", make_config("rag", {"embedder": "test-hash", "k": 3}), data, store=store, check_fit=False)
+    baseline = run_method("baseline", make_config("baseline", {}), data, store=store, check_fit=False)
+    assert rag.hardware["gpu"] == "H200" and rag.hardware["precision"] == "fp32"
+    assert baseline.hardware["precision"] == "fp32"

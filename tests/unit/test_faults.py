@@ -142,3 +142,24 @@ def test_ui_reads_no_server_paths():
     assert sel.source == "sample"
     sel = svc.selection_from_ui(svc.SOURCE_HUB, "/etc/passwd", "", "", "", "", 1, False)
     assert sel.source is None
+
+
+def test_a_closed_page_stops_its_run_before_the_next_job(store, tiny_gpt2):
+    store, _ = store
+    """A browser that disconnects closes the handler's generator: the run is stopped (and recorded so) within a step,
+    instead of training on beside the next visitor's job on the same device."""
+    values = {"model": tiny_gpt2, "mode": "lora", "min_steps": 100_000, "batch_size": 4, "forgetting_tokens": 0,
+              "curve_size": 4, "n_evals": 1000, "input_template": "{text}", "head_init": "random"}
+    stop = threading.Event()
+    updates = svc.stream_run("finetune", values, subset(load_data("sample", seed=0), 24, 8, seed=0), stop, store,
+                             poll=0.1)
+    seen = 0
+    for update in updates:
+        seen += any(e.get("max_steps") for e in update.events)
+        if seen >= 2:
+            break
+    t0 = time.perf_counter()
+    updates.close()  # what Gradio does when the page goes away
+    assert stop.is_set() and time.perf_counter() - t0 < 30
+    assert not any(t.name == "tpr-run" and t.is_alive() for t in threading.enumerate())
+    assert [r.status for r in store.list() if r.method == "finetune"] == ["stopped"]
