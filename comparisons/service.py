@@ -652,7 +652,26 @@ def record_summary(record: RunRecord | None, error: str | None = None) -> dict:
 
 # ---------------------------------------------------------------- try it
 
-_CLASSIFIERS = LRU(4)  # few-shot classifiers and retrievers kept warm for Try it
+class WarmCache:
+    """What Try it and the disagreement browser keep warm between calls, bounded per kind: one LRU for all of them
+    (four entries) evicted the TF-IDF pipeline and SetFit's train embeddings on every call of a visitor with five
+    kinds of run, refitting them each time (21 s for TF-IDF on all tweets). A few-shot classifier holds a language
+    model, so fewer of those are kept."""
+
+    SIZES = {"fewshot": 2, "baseline": 4, "setfit": 2, "setfit-train": 4, "retriever": 4}
+
+    def __init__(self):
+        self._kinds = {kind: LRU(size) for kind, size in self.SIZES.items()}
+
+    def get_or_create(self, key: tuple, make):
+        return self._kinds[key[0]].get_or_create(key, make)
+
+    @property
+    def maxsize(self) -> int:
+        return sum(self.SIZES.values())
+
+
+_CLASSIFIERS = WarmCache()  # few-shot classifiers, TF-IDF pipelines, SetFit encoders, retrievers for Try it
 
 
 def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -> dict:

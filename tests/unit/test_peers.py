@@ -112,6 +112,33 @@ def test_peers_appear_in_compare_and_try_it(tiny_encoder, tmp_path):
     assert peer_verdicts(store.list()) == []  # no language-model run yet: nothing to weigh against them
 
 
+def test_try_it_keeps_every_kind_warm_between_calls(tiny_encoder, tiny_gpt2, tmp_path, monkeypatch):
+    """Five kinds of run (TF-IDF, SetFit, RAG, few-shot, a retriever) used to share four warm slots, so TF-IDF was
+    refitted and SetFit re-encoded the train split on every call."""
+    import peers.baseline
+    import peers.setfit_run
+    from comparisons.api import make_config, run_method
+    from rag.embed import register_embedder
+    from tests.stand_in import HashEmbedder
+
+    register_embedder("test-hash", HashEmbedder)
+    monkeypatch.setattr(svc, "_CLASSIFIERS", svc.WarmCache())
+    data, store = planted(), RunStore(tmp_path)
+    run_method("baseline", make_config("baseline", {}), data, store=store)
+    run_method("setfit", make_config("setfit", {"embedder": tiny_encoder, "max_steps": 4, "batch_size": 8}), data,
+               store=store)
+    run_method("rag", make_config("rag", {"embedder": "test-hash", "k": 3}), data, store=store)
+    run_method("fewshot", make_config("fewshot", {"model": tiny_gpt2, "shots": 2, "selection": "balanced"}), data,
+               store=store)
+    built, loaded = [], []
+    build, load_saved = peers.baseline.build, peers.setfit_run.load_saved
+    monkeypatch.setattr(peers.baseline, "build", lambda config: built.append(1) or build(config))
+    monkeypatch.setattr(peers.setfit_run, "load_saved", lambda folder: loaded.append(1) or load_saved(folder))
+    for text in ("what a lovely day", "such an awful day", "the day at home"):
+        svc.try_it(text, data, store)
+    assert built == [1] and loaded == [1]
+
+
 @pytest.mark.parametrize("args, message", [
     (["--method", "baseline", "--word-ngrams", "3-1"], "word_ngrams must satisfy"),
     (["--method", "baseline", "--char-ngrams", "two-five"], "char_ngrams must look like"),
