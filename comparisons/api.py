@@ -86,7 +86,7 @@ def _cap(size, available: int, default: int):
 
 
 def run_method(method: str, config, data: TweetData, *, store: RunStore | None, on_event=None, stop=None,
-               check_fit: bool = True) -> RunRecord:
+               check_fit: bool = True) -> RunRecord | None:
     """Estimate the run's peak memory and time, refuse it with advice when it cannot fit the device, run
     it, and keep the estimate beside what was measured (record.diagnostics["estimate"])."""
     from .disk import check_room, expected_bytes
@@ -107,6 +107,13 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
                         f"{estimate.device_bytes / 2**30:.1f} GB this device has. {advice(method, config)}")
     if on_event is not None and estimate is not None:
         on_event({"event": "estimate", **estimate.to_dict()})
+    rank, _, world = distributed_env()
+    if world > 1 and not data_parallel(method, config):
+        if rank != 0:  # under torchrun a method without data parallelism runs once, on rank 0, never once a rank
+            return None
+        if on_event is not None:
+            on_event({"event": "notice", "text": f"{method} does not split across torchrun's {world} processes: rank 0 "
+                                                 "runs it alone"})
     entry = importlib.import_module(ENTRY_MODULES[method]).run
     with run_scope():  # TF32 restored, memory released: the next run starts clean
         record = entry(config, data, on_event=on_event, stop=stop, store=store)
@@ -118,6 +125,12 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
         if store is not None:
             store.save(record)
     return record
+
+
+def data_parallel(method: str, config) -> bool:
+    """Whether the method trains with the Trainer's own data parallelism under torchrun (fine-tuning and adaptation);
+    the others (scoring, retrieval, scikit-learn, SetFit) run on rank 0 alone."""
+    return method == "adapt" or (method == "finetune" and getattr(config, "mode", "") in ("lora", "full"))
 
 
 def advice(method: str, config) -> str:

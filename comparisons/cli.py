@@ -276,6 +276,8 @@ def cmd_run(args) -> dict:
         records = sweep(config, data, shots, on_event=None if args.json else _progress, store=store)
         return {"sweep": [summary_json(r) for r in records]}
     record = run_method(args.method, config, data, store=store, on_event=None if args.json else _progress)
+    if record is None:  # another torchrun rank ran this method (it does not split across ranks)
+        return None
     out = summary_json(record)
     if args.push_to_hub:
         out["pushed_to"] = _push(record, args.push_to_hub, private=True)

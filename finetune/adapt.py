@@ -18,7 +18,7 @@ import torch
 from transformers import PrinterCallback, Trainer, TrainingArguments, default_data_collator
 
 from comparisons.data import FORMATS, TweetData, _decode, read_table
-from comparisons.device import apply_matmul_policy, current_precision
+from comparisons.device import apply_matmul_policy, current_precision, distributed_env
 from comparisons.errors import check
 from comparisons.models import load_tokenizer_for, resolve_lm
 from comparisons.runs import RunRecord, RunStore, new_record, tracked
@@ -144,6 +144,8 @@ def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.
     from transformers import AutoModelForCausalLM
 
     train_texts, heldout, origin = corpus_of(config, data)  # a bad corpus stops here: no record, no model
+    rank, _, world = distributed_env()  # under torchrun every rank trains its share; rank 0 alone records
+    store, on_event = (store, on_event) if rank == 0 else (None, None)
     record = new_record("adapt", config, data)
     with tracked(record, store, on_event=on_event):
         resolved = resolve_lm(config.model)
@@ -172,7 +174,7 @@ def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.
                 fan_in_fan_out=getattr(model.config, "model_type", "") == "gpt2"))
         record.trainable_params = int(sum(p.numel() for p in model.parameters() if p.requires_grad))
         record.total_params = int(sum(p.numel() for p in model.parameters()))
-        steps = max(1, math.ceil(len(blocks) / config.batch_size * config.epochs))
+        steps = max(1, math.ceil(len(blocks) / (config.batch_size * world) * config.epochs))  # a step: every rank's
         out_dir = (store.run_dir(record.run_id) if store else Path(".")) / "trainer"
         args = TrainingArguments(
             output_dir=str(out_dir), max_steps=steps, learning_rate=config.lr,
@@ -181,7 +183,7 @@ def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.
             save_strategy="no", eval_strategy="no", report_to="none", seed=config.seed, disable_tqdm=True,
             **precision.trainer_flags, use_cpu=precision.device != "cuda", remove_unused_columns=False,
             dataloader_num_workers=0)
-        live = LiveEvents(record, on_event, stop, config.batch_size, 0, keep_best=False, model=model)
+        live = LiveEvents(record, on_event, stop, config.batch_size * world, 0, keep_best=False, model=model)
         trainer = Trainer(model=model, args=args, train_dataset=Blocks(blocks), data_collator=default_data_collator,
                           callbacks=[live])
         trainer.remove_callback(PrinterCallback)
@@ -189,10 +191,12 @@ def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.
         result = trainer.train()
         train_seconds = time.perf_counter() - t1
         record.timings.update(train_seconds=round(train_seconds, 3), steps=trainer.state.global_step,
-                              tokens_per_second=round(trainer.state.global_step * config.batch_size * config.block_size
-                                                      / max(train_seconds, 1e-9), 1),
+                              tokens_per_second=round(trainer.state.global_step * config.batch_size * world
+                                                      * config.block_size / max(train_seconds, 1e-9), 1),
                               perplexity_before_seconds=round(before_seconds, 3))
         record.diagnostics["train_loss"] = round(float(result.training_loss), 5)
+        if world > 1:
+            record.diagnostics["distributed"] = {"world_size": world, "blocks_per_rank": math.ceil(len(blocks) / world)}
         if config.mode == "lora":
             model = model.merge_and_unload()
         if live.stopped_by_user:
