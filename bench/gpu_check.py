@@ -13,9 +13,11 @@ Sections (each recorded even when another fails):
 Pretrained weights cannot travel to the device machine (64 MiB), so speed uses random-initialised GPT-2 124M
 and correctness uses tiny models. Before a device call, copy what it reads into the checkout:
 
-    python -m bench.gpu_check --prepare          # ../shared tokenizer + tweets -> .gpu/ (git-ignored; carry it)
-    python -m bench.gpu_check                    # on the device: writes $OUT/gpu_check.json (or bench/out/)
-    python -m bench.gpu_check --smoke            # on a CPU in seconds (CI runs this): every section, tiny sizes
+    python -m bench.gpu_check --prepare          # ../shared tokenizer + tweets -> .gpu/, the wheels the device's
+                                                 # image lacks -> .whl/ (both git-ignored), and the device call
+    python -m bench.gpu_check                    # on the device: writes $OUT/gpu_check.json after each section
+    python -m bench.gpu_check --smoke            # on a CPU in a minute (CI runs this): every section, tiny sizes
+    python -m bench.gpu_check --smoke --as-device-image   # the same, importing only what the device would have
 
 Run it as a module from the checkout's root (it builds tiny models with tests/tiny.py).
 """
@@ -32,6 +34,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from unittest import mock
 
 from bench.common import stamp
 
@@ -51,14 +54,33 @@ def _source(name: str) -> Path:
     return shared
 
 
-def prepare() -> None:
+DEVICE_SECONDS = 480  # the check's own limit on the device: leaves room to run it twice in a 15-minute lease
+
+
+def prepare() -> dict:
+    """Here, before a device call: copy the tokenizer and tweets into .gpu/, fetch the wheels the device's image
+    lacks (bench.device_image) into .whl/, and print the one device call to make."""
+    from bench import device_image
+
     CARRIED.mkdir(exist_ok=True)
     for name in ("gpt2-tokenizer", "tweets"):
         src = _source(name)
         if src == CARRIED / name:
             continue
         shutil.copytree(src, CARRIED / name, dirs_exist_ok=True)
-    print(f"copied into {CARRIED}: carry '.gpu' in the device call")
+    wheels = device_image.download()
+    misfits = [w.name for w in wheels if not device_image.fits_the_device(w)]
+    size = sum(f.stat().st_size for d in (CARRIED, device_image.WHEEL_DIR) for f in d.rglob("*") if f.is_file())
+    call = {"carry": [".gpu", ".whl"], "timeout_s": DEVICE_SECONDS + 60,
+            "command": "python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade "
+                       "--target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site && PYTHONUNBUFFERED=1 "
+                       f"timeout {DEVICE_SECONDS} python3 -m bench.gpu_check --out $OUT/gpu_check.json"}
+    print(f"copied the tokenizer and tweets into {CARRIED.name}/ and {len(wheels)} wheels into "
+          f"{device_image.WHEEL_DIR.name}/ ({size / 2**20:.1f} MiB to carry, of the device's 64 MiB)")
+    if misfits:
+        print(f"warning: these wheels do not fit the device's Python {device_image.DEVICE_PYTHON}: {misfits}")
+    print("the device call (the device tool's run):\n" + json.dumps(call, indent=1))
+    return {"wheels": [w.name for w in wheels], "carry_mib": round(size / 2**20, 1), "call": call}
 
 
 # ---------------------------------------------------------------- sections
@@ -182,7 +204,8 @@ def section_speed(ctx) -> dict:
     from finetune.train import run
 
     out = {"model": "GPT-2 124M (random init)" if not ctx["smoke"] else "GPT-2 2x64 (smoke)"}
-    out["seed_recipe"] = seed_recipe(ctx["gpt2_124m"], _tweets(ctx["seed_tweets"], 64), ctx["device"] == "cuda")
+    out["seed_recipe"] = seed_recipe(ctx["gpt2_124m"], _tweets(ctx["seed_tweets"], 64), ctx["device"] == "cuda",
+                                     warmup_steps=ctx["seed_warmup_steps"])
     gpu = PRESETS["gpu"].values
     precisions = ["bf16", "fp16", "fp32"] if ctx["device"] == "cuda" else ["fp32"]
     data = _tweets(ctx["speed_tweets"], 256)
@@ -195,7 +218,13 @@ def section_speed(ctx) -> dict:
                                    "n_evals": 1, "curve_size": 64, "head_init": "random", "input_template": "{text}"})
         if ctx["smoke"]:
             config.batch_size = 32
-        record = run(config, data)
+        if name == "fp32":  # a true fp32 row: the policy's fp32 on Ampere and newer allows TF32 matmuls
+            import finetune.train
+
+            with mock.patch.object(finetune.train, "apply_matmul_policy", _tf32_off):
+                record = run(config, data)
+        else:
+            record = run(config, data)
         out[name] = {"tweets": len(data.train), "batch_size": config.batch_size,
                      "tweets_per_second": record.timings["tweets_per_second"],
                      "train_seconds": record.timings["train_seconds"], "peak_gpu_mb": record.diagnostics[
@@ -206,6 +235,13 @@ def section_speed(ctx) -> dict:
         out["speedup_over_seed"] = round(best / out["seed_recipe"]["tweets_per_second"], 1)
         out["goal_10k_met"] = best >= 10_000
     return out
+
+
+def _tf32_off(precision) -> None:
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
 
 def section_estimate(ctx) -> dict:
@@ -270,7 +306,10 @@ def table(result: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true", help="tiny sizes on any device (seconds on a CPU)")
-    p.add_argument("--prepare", action="store_true", help="copy the tokenizer and tweets into .gpu/ and exit")
+    p.add_argument("--prepare", action="store_true", help="copy the tokenizer and tweets into .gpu/, fetch the "
+                   "wheels the device lacks into .whl/, print the device call, and exit")
+    p.add_argument("--as-device-image", action="store_true", help="import only what the device's image holds or "
+                   "the check carries (bench.device_image), as the device would")
     p.add_argument("--only", default="", help="comma-separated sections (default: all)")
     p.add_argument("--out", default="", help="the JSON's path (default: $OUT/gpu_check.json, else bench/out/)")
     a = p.parse_args(argv)
@@ -278,17 +317,26 @@ def main(argv=None) -> int:
         prepare()
         return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    blocker = None
+    if a.as_device_image:
+        from bench import device_image
+
+        blocker = device_image.emulate()
     import torch
 
     smoke = a.smoke
     ctx = {"smoke": smoke, "device": "cuda" if torch.cuda.is_available() else "cpu",
-           "seed_tweets": 8 if smoke else 256, "speed_tweets": 64 if smoke else 20_000,
+           "seed_tweets": 8 if smoke else 2048, "seed_warmup_steps": 1 if smoke else 25,
+           "speed_tweets": 64 if smoke else 20_000,
            "fewshot_tweets": 16 if smoke else 200, "estimate_tweets": 32 if smoke else 2048,
            "estimate_batches": (8, 16) if smoke else (64, 256), "tests_timeout": 120 if smoke else 240}
     ctx["tiny"] = _tiny_gpt2()
     ctx["gpt2_124m"] = _gpt2_124m(ctx)
     chosen = [s for s in (a.only.split(",") if a.only else SECTIONS) if s]
     result = stamp(mode="smoke" if smoke else "full", sections={})
+    out = Path(a.out or (Path(os.environ["OUT"]) / "gpu_check.json" if os.environ.get("OUT") else
+                         ROOT / "bench" / "out" / "gpu_check.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         t0 = time.perf_counter()
         try:
@@ -297,10 +345,9 @@ def main(argv=None) -> int:
             result["sections"][name] = {"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}
         result["sections"][name]["seconds"] = round(time.perf_counter() - t0, 1)
         print(f"[{name}] {json.dumps(result['sections'][name], default=str)[:400]}", flush=True)
-    out = Path(a.out or (Path(os.environ["OUT"]) / "gpu_check.json" if os.environ.get("OUT") else
-                         ROOT / "bench" / "out" / "gpu_check.json"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, default=str))
+        if blocker is not None:
+            result["blocked_imports"] = sorted(blocker.blocked)
+        out.write_text(json.dumps(result, indent=1, default=str))  # each section's figures kept as it finishes
     print(table(result))
     return 1 if any("error" in v for v in result["sections"].values()) else 0
 

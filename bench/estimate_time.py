@@ -1,0 +1,92 @@
+"""The time estimate (comparisons.estimate_run) against the measured time of each method at two sizes, on this
+machine, with the app's settings (its "app" presets) and the real tweets (or the sample). Each run in its own
+process with an empty embedding cache, as a visitor's first run of a selection: what the estimate says before the
+run starts, what the run took, and their ratio. Also the run's own timings, from which the fixed costs are read.
+
+    python -m bench.estimate_time [--only finetune-lora,rag-knn] [--out estimate_time]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from bench.common import save, stamp
+
+# name -> (method, settings over the app's defaults, [(n_train, n_eval), (n_train, n_eval)])
+CASES = {
+    "finetune-lora": ("finetune", {"mode": "lora"}, [(200, 200), (800, 200)]),
+    "finetune-full": ("finetune", {"mode": "full"}, [(200, 200), (800, 200)]),
+    "finetune-head": ("finetune", {"mode": "head"}, [(200, 200), (800, 200)]),
+    "fewshot-balanced": ("fewshot", {"selection": "balanced"}, [(800, 100), (800, 300)]),
+    "fewshot-retrieved": ("fewshot", {"selection": "retrieved"}, [(800, 60), (800, 180)]),
+    "rag-knn": ("rag", {"mode": "knn"}, [(1000, 200), (4000, 200)]),
+    "rag-linear": ("rag", {"mode": "linear"}, [(1000, 200), (4000, 200)]),
+    "rag-prompt": ("rag", {"mode": "prompt"}, [(800, 60), (800, 180)]),
+    "baseline": ("baseline", {}, [(1000, 300), (8000, 300)]),
+    "setfit-60": ("setfit", {"max_steps": 60}, [(200, 200)]),
+    "setfit-120": ("setfit", {"max_steps": 120}, [(800, 200)]),
+    "adapt": ("adapt", {}, [(200, 100), (800, 100)]),
+}
+
+
+def one(method: str, values: dict, n_train: int, n_eval: int) -> dict:
+    import sys as _sys
+
+    from comparisons.api import make_config, run_method
+    from comparisons.data import load_data, subset
+    from comparisons.settings import settings
+
+    config_module = _sys.modules[type(make_config(method, {})).__module__]
+    presets = getattr(config_module, "PRESETS", {})
+    app = presets["app"].values if "app" in presets else {}
+    source = str(settings().tweets) if settings().tweets.exists() else "sample"
+    full = load_data(source)
+    data = subset(full, min(n_train, len(full.train)), min(n_eval, len(full.test)), seed=42)
+    config = make_config(method, {**app, **values, "save_model": False} if method in ("finetune", "adapt", "setfit")
+                         else {**app, **values})
+    record = run_method(method, config, data, store=None)
+    est = record.diagnostics.get("estimate", {})
+    return {"method": method, "settings": values, "n_train": len(data.train), "n_eval": len(data.test),
+            "status": record.status, "estimate_seconds": round(est.get("seconds") or 0, 1),
+            "measured_seconds": record.timings.get("total_seconds"),
+            "ratio": round((est.get("seconds") or 0) / max(record.timings.get("total_seconds") or 1e-9, 1e-9), 3),
+            "timings": record.timings, "estimate_breakdown": est.get("time_breakdown", {})}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--only", default="", help="comma-separated case names (default: all)")
+    p.add_argument("--out", default="estimate_time")
+    p.add_argument("--one", default="", help=argparse.SUPPRESS)  # a JSON case, run in a child process
+    a = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if a.one:
+        case = json.loads(a.one)
+        print(json.dumps(one(case["method"], case["values"], case["n_train"], case["n_eval"]), default=str))
+        return
+    rows = []
+    names = [n for n in a.only.split(",") if n] or list(CASES)
+    for name in names:
+        method, values, sizes = CASES[name]
+        for n_train, n_eval in sizes:
+            env = {**os.environ, "TPR_EMBED_CACHE": tempfile.mkdtemp(prefix="tpr-embed-")}
+            case = json.dumps({"method": method, "values": values, "n_train": n_train, "n_eval": n_eval})
+            out = subprocess.run([sys.executable, "-m", "bench.estimate_time", "--one", case], capture_output=True,
+                                 text=True, env=env)
+            if out.returncode != 0:
+                rows.append({"case": name, "n_train": n_train, "n_eval": n_eval, "error": out.stderr[-800:]})
+            else:
+                rows.append({"case": name, **json.loads(out.stdout.strip().splitlines()[-1])})
+            print(json.dumps({k: v for k, v in rows[-1].items() if k not in ("timings", "estimate_breakdown")}),
+                  flush=True)
+    ok = [r for r in rows if "ratio" in r]
+    save(stamp(rows=rows, within_30_percent=sum(0.7 <= r["ratio"] <= 1.3 for r in ok), of=len(ok)), a.out)
+
+
+if __name__ == "__main__":
+    main()
