@@ -12,15 +12,17 @@ Memory (bytes), fine-tuning:
 Few-shot: LM weights in the scoring dtype + KV cache and last-position logits of one batch.
 RAG: the embedder's weights + the vectors (rows x dim x 4) + one batch's activations.
 
-Time (seconds): FLOPs / the device's sustained rate. Training costs 6 x params per token for full
-fine-tuning and 4 x params for LoRA (no weight gradients for frozen weights); a forward pass 2 x params.
-The rates are measured figures where this project has them (this 2-core CPU: bench/RESULTS.md) and a
-stated fraction of the datasheet peak elsewhere; the record keeps the estimate beside what was measured.
+Time (seconds): each phase of the run (loading, the Trainer's set-up, training, evaluation passes, the forgetting
+probe, embedding, scoring, saving), its FLOPs over the device's measured rate for that kind of work plus its fixed
+costs (`Rates`, `Timeline`). Training costs 6 x params per token for full fine-tuning and 4 x params for LoRA (no
+weight gradients for frozen weights) plus a cost per optimizer step; a forward pass 2 x params. The rates are
+measured on this 2-core CPU and on one H200, and scaled from the H200 to other GPUs; the record keeps the estimate,
+its phases, beside what was measured.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 # Activations kept for the backward pass, in values per token and layer. Calibrated on this CPU from the
 # difference between batch 16 and 64 of the bundled 135M model (bench/RESULTS.md: the first guess, 16 per
@@ -70,6 +72,7 @@ class Estimate:
     device_bytes: float | None  # what the device has (GPU memory, or RAM available on a CPU)
     breakdown: dict
     assumptions: str
+    time_breakdown: dict = field(default_factory=dict)  # seconds per phase (Timeline)
 
     @property
     def fits(self) -> bool:
@@ -129,3 +132,100 @@ def scoring_estimate(shape: Shape, *, n_texts: int, tokens_per_text: float, batc
     flops = 2 * shape.params * n_texts * tokens_per_text
     return Estimate(sum(parts.values()), flops / rate, device_bytes, {k: round(v / 2**20) for k, v in parts.items()},
                     f"time from {source}")
+
+
+# ---------------------------------------------------------------- time: fixed costs plus rates, per device
+
+
+@dataclass(frozen=True)
+class Rates:
+    """How fast one device does each kind of work, each figure measured (this CPU: bench/estimate_time.py and
+    bench/RESULTS.md; the H200: ../shared/gpu-anchors.md) or, for other GPUs, scaled from the H200's by their
+    dense half-precision throughput (compute) and memory bandwidth (the optimizer's update), and said so."""
+
+    name: str
+    forward: float  # FLOP/s of a language model's forward pass, per real token (evaluation, scoring)
+    perplexity: float  # FLOP/s of a perplexity pass over packed windows of text (no padding)
+    train: float  # FLOP/s of training, per real token (6 x params full, 4 x params LoRA)
+    encoder_forward: float  # FLOP/s of a small sentence encoder's forward pass (embedding)
+    encoder_train: float  # FLOP/s of training a small sentence encoder (SetFit's contrastive steps)
+    lm_load: float  # seconds to load a 135M-parameter model from local files (scaled by parameters)
+    encoder_load: float  # seconds to load a sentence encoder
+    trainer_setup: float  # seconds: the Trainer, accelerate and the optimizer set up, first batch ready
+    step_base: float  # seconds per optimizer step beyond its FLOPs (launches, logging, the data loader)
+    step_per_param: float  # seconds per trainable parameter per step (AdamW's memory-bound update)
+    source: str
+
+
+# This CPU (2 cores, fp32), 2026-12-02: a forward pass of the 135M LM over 256 real tweets in batches of 64, unsorted,
+# 6,709 real tokens in 41.3 s (44 GFLOP/s per real token); training from the 1,000-tweet runs of bench/RESULTS.md
+# with their evaluation passes taken out (LoRA 95, full 113 GFLOP/s: 100); MiniLM embedding 1,000 tweets in 8.8 s;
+# SetFit's 250 steps of 32 pairs in ~540 s (115 GFLOP/s); a perplexity pass over 16,384 tokens in 60-70 s
+# (68 GFLOP/s: packed windows waste nothing on padding); loading the 135M LM 2.3 s, MiniLM 2.8 s.
+CPU_RATES = Rates("cpu", forward=44e9, perplexity=68e9, train=100e9, encoder_forward=1.5e11, encoder_train=1.15e11,
+                  lm_load=2.5, encoder_load=3.0, trainer_setup=4.0, step_base=0.02, step_per_param=0.0,
+                  source="rates measured on this project's 2-core CPU (bench/estimate_time.py)")
+# One H200, 2026-11-30 (../shared/gpu-anchors.md): inference 7,643 tweets/s of GPT-2 124M at ~25 tokens (4.7e13
+# FLOP/s); the Trainer at batch 128, bf16: 661 tweets/s full (0.19 s a step), 1,944 LoRA (0.066 s a step), "mostly
+# fixed cost"; so a step costs ~0.055 s plus ~1.0e-9 s per trainable parameter, over its compute at ~1.5e14 FLOP/s.
+# Loading and the Trainer's set-up on a GPU are not measured yet: assumed (a 135M model from local files, ~3 s).
+H200_RATES = Rates("H200", forward=4.7e13, perplexity=4.7e13, train=1.5e14, encoder_forward=4.7e13,
+                   encoder_train=1.5e14, lm_load=3.0, encoder_load=2.0, trainer_setup=6.0, step_base=0.055,
+                   step_per_param=1.0e-9,
+                   source="rates measured on one H200 (../shared/gpu-anchors.md)")
+H200_BANDWIDTH = 4.8e12
+# Memory bandwidth (bytes/s) from the datasheets, for the optimizer's update; compute scales by GPU_PEAKS.
+GPU_BANDWIDTH = {"T4": 0.32e12, "L4": 0.3e12, "A10": 0.6e12, "A100": 2.0e12, "H100": 3.35e12, "H200": 4.8e12}
+
+
+def rates_for(gpu_name: str | None) -> Rates:
+    """The device's rates: this CPU's when no GPU is named; the H200's measured ones, scaled, for a GPU."""
+    if not gpu_name:
+        return CPU_RATES
+    key = next((k for k in GPU_PEAKS if k in gpu_name.upper()), None)
+    compute = (GPU_PEAKS[key] if key else GPU_DEFAULT_PEAK) / GPU_PEAKS["H200"]
+    bandwidth = (GPU_BANDWIDTH[key] if key else 1.0e12) / H200_BANDWIDTH
+    r = H200_RATES
+    if key == "H200":
+        return r
+    return Rates(gpu_name, forward=r.forward * compute, perplexity=r.perplexity * compute, train=r.train * compute,
+                 encoder_forward=r.encoder_forward * compute, encoder_train=r.encoder_train * compute,
+                 lm_load=r.lm_load, encoder_load=r.encoder_load, trainer_setup=r.trainer_setup,
+                 step_base=r.step_base, step_per_param=r.step_per_param / bandwidth,
+                 source=f"the H200's measured rates scaled to the {key or 'unknown GPU'} by its datasheet throughput "
+                        f"({compute:.2f}x) and bandwidth ({bandwidth:.2f}x): an estimate, not a measurement")
+
+
+class Timeline:
+    """The phases of a run's time, in seconds, added up; kept in the estimate as its time breakdown."""
+
+    def __init__(self, rates: Rates):
+        self.rates, self.parts = rates, {}
+
+    def add(self, phase: str, seconds: float) -> Timeline:
+        self.parts[phase] = self.parts.get(phase, 0.0) + max(0.0, float(seconds))
+        return self
+
+    def load_lm(self, params: int, times: int = 1) -> Timeline:
+        return self.add("load", times * self.rates.lm_load * max(params / 135e6, 0.05))
+
+    def forward(self, phase: str, params: int, tokens: float) -> Timeline:
+        return self.add(phase, 2 * params * tokens / self.rates.forward)
+
+    def perplexity(self, phase: str, params: int, tokens: float) -> Timeline:
+        return self.add(phase, 2 * params * tokens / self.rates.perplexity)
+
+    def encode(self, phase: str, params: int, tokens: float) -> Timeline:
+        return self.add(phase, 2 * params * tokens / self.rates.encoder_forward)
+
+    def train(self, params: int, trainable: int, tokens: float, steps: float, full: bool) -> Timeline:
+        flops = (6 if full else 4) * params * tokens
+        return self.add("setup", self.rates.trainer_setup).add(
+            "train", flops / self.rates.train + steps * (self.rates.step_base + self.rates.step_per_param * trainable))
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.parts.values())
+
+    def breakdown(self) -> dict:
+        return {k: round(v, 1) for k, v in self.parts.items()}

@@ -49,6 +49,22 @@ def mean_tokens(texts, extra: int = 0) -> float:
 
 
 def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = None) -> Estimate | None:
+    """Peak memory and time of a run before it starts, on this device or on `gpu_name`: memory from the model's
+    shape and the batch, time from the run's phases (time_for). None when a model's config cannot be read here."""
+    est = _memory_estimate(method, config, data, gpu_name)
+    if est is None:
+        return None
+    try:
+        timeline = time_for(method, config, data, gpu_name or _device(None)[0])
+    except Exception:  # an estimate must never stop a run it cannot size
+        return est
+    if timeline is not None:
+        est.seconds, est.time_breakdown = timeline.seconds, timeline.breakdown()
+        est.assumptions = f"{est.assumptions}; time from {timeline.rates.source}"
+    return est
+
+
+def _memory_estimate(method: str, config, data: TweetData, gpu_name: str | None = None) -> Estimate | None:
     from .device import current_precision
 
     try:
@@ -180,4 +196,124 @@ def saved_model_bytes(method: str, config) -> float | None:
             return None if shape is None else float(shape.params * 4 + shape.vocab * TOKENIZER_BYTES_PER_TOKEN)
     except Exception:  # an unresolvable model: the save itself still checks the caps
         return None
+    return None
+
+
+# ---------------------------------------------------------------- time, phase by phase
+
+DISK_BYTES_PER_SECOND = 300e6  # writing safetensors to local disk
+BASELINE_FIXED_SECONDS = 7.6  # TF-IDF + logistic regression: 9.0 s at 1,000 train tweets, 18.6 s at 8,000 (this CPU)
+BASELINE_SECONDS_PER_TRAIN_TWEET = 1.37e-3
+LINEAR_FIT_SECONDS = (1.0, 1 / 2000)  # logistic regression on embeddings: fixed, per train row
+PROMPT_EXTRA_TOKENS = 12  # an instruction and the label cue around each few-shot prompt
+
+
+def _embedded(embedder: str, backend: str, texts) -> bool:
+    """Whether these texts' embeddings are already in the disk cache (then embedding them costs nothing)."""
+    try:
+        from rag.embed import Embedder
+
+        return Embedder(embedder or "auto", backend)._cache_path(list(texts)).exists()
+    except Exception:  # an unresolvable embedder: assume the work
+        return False
+
+
+def _encoder_params(embedder: str) -> int | None:
+    from rag.embed import _REGISTRY
+
+    if (embedder or "auto") in _REGISTRY:  # a stand-in embedder (tests): no model to run
+        return None
+    from .models import resolve_embedder
+
+    shape = _shape(resolve_embedder(embedder).path)
+    return shape.params if shape else None
+
+
+def _embed(tl, embedder: str, backend: str, texts_sets) -> None:
+    """Loading the encoder and embedding each set of texts not yet cached."""
+    params = _encoder_params(embedder)
+    todo = [t for t in texts_sets if not _embedded(embedder, backend, t)]
+    if params is None or not todo:
+        return
+    tl.add("load", tl.rates.encoder_load)
+    tl.encode("embed", params, sum(len(t) * mean_tokens(t, extra=2) for t in todo))
+
+
+def time_for(method: str, config, data: TweetData, gpu_name: str | None):
+    """The run's phases on this device (`gpu_name` None: this CPU) as a Timeline, from the model's shape, the data's
+    sizes and the settings; None when a model's shape cannot be read."""
+    import math
+
+    from .estimate import Timeline, lora_params, rates_for
+
+    tl = Timeline(rates_for(gpu_name))
+    n_train, n_eval = len(data.train), len(data.test)
+    if method == "baseline":  # scikit-learn, on the CPU whatever the device
+        return tl.add("fit", BASELINE_FIXED_SECONDS + BASELINE_SECONDS_PER_TRAIN_TWEET * n_train)
+    if method == "rag" and config.mode != "prompt":
+        _embed(tl, config.embedder, config.backend, [data.train.texts, data.test.texts])
+        fixed, per_row = LINEAR_FIT_SECONDS
+        return tl.add("fit", fixed + per_row * n_train if config.mode == "linear" else 0.5)
+    if method == "setfit":
+        params = _encoder_params(config.embedder)
+        if params is None:
+            return None
+        tokens = min(config.max_length, mean_tokens(data.train.texts, extra=2))
+        tl.add("load", tl.rates.encoder_load).add("setup", tl.rates.trainer_setup)
+        tl.add("train", 6 * params * config.max_steps * config.batch_size * 2 * tokens / tl.rates.encoder_train)
+        tl.encode("embed", params, (n_train + n_eval) * tokens)
+        return tl.add("fit", LINEAR_FIT_SECONDS[0] + LINEAR_FIT_SECONDS[1] * n_train)
+    from .models import resolve_lm
+
+    shape = _shape(resolve_lm(config.model).path)
+    if shape is None:
+        return None
+    params = shape.params
+    tokens = mean_tokens(data.train.texts, extra=6)
+    if method == "finetune" and config.mode == "head":
+        return tl.load_lm(params).forward("features", params, (n_train + n_eval) * tokens).add(
+            "fit", LINEAR_FIT_SECONDS[0] + LINEAR_FIT_SECONDS[1] * n_train)
+    if method == "finetune":
+        per_step = config.batch_size * config.grad_accum
+        steps = max(math.ceil(math.ceil(n_train / per_step) * config.epochs), config.min_steps)
+        trainable = params if config.mode == "full" else lora_params(shape, config.lora_r)
+        tl.load_lm(params, times=2)  # the classifier, and the LM its head starts from (and the probe reads)
+        tl.train(params, trainable, steps * per_step * tokens, steps, full=config.mode == "full")
+        curve = min(config.curve_size or n_eval, n_eval)
+        curve_rows = curve + (min(curve, n_train) if config.train_slice else 0)
+        evaluations = config.n_evals if not config.eval_steps else max(1, steps // config.eval_steps)
+        tl.forward("evaluate", params, (evaluations * curve_rows + n_eval) * tokens)
+        if config.forgetting_tokens:  # the fine-tuned model; LoRA also with its adapter disabled (base memoised)
+            tl.perplexity("forgetting", params, (2 if config.mode == "lora" else 1) * config.forgetting_tokens)
+        if config.save_model:
+            tl.add("save", (params if config.mode == "full" else trainable) * 4 / DISK_BYTES_PER_SECOND)
+        return tl
+    if method == "adapt":
+        n_texts = n_train if not config.max_texts else min(config.max_texts, n_train)
+        if config.corpus:
+            n_texts = config.max_texts or 100_000
+        corpus_tokens = n_texts * mean_tokens(data.train.texts, extra=1)
+        blocks = max(1.0, corpus_tokens / config.block_size)
+        steps = max(1, math.ceil(blocks / config.batch_size * config.epochs))
+        trainable = params if config.mode == "full" else lora_params(shape, config.lora_r)
+        tl.load_lm(params)
+        tl.perplexity("perplexity", params, 4 * config.perplexity_tokens)  # tweets, general English: before, after
+        tl.train(params, trainable, steps * config.batch_size * config.block_size, steps, full=config.mode == "full")
+        if config.save_model:
+            tl.add("save", params * 4 / DISK_BYTES_PER_SECOND)
+        return tl
+    if method == "fewshot" or (method == "rag" and config.mode == "prompt"):
+        shots = config.shots if method == "fewshot" else (config.k or 8)
+        retrieved = method == "rag" or config.selection == "retrieved"
+        per_text = tokens * (shots + 1) + PROMPT_EXTRA_TOKENS
+        if method == "fewshot" and not retrieved and config.use_cache:
+            per_text = tokens + 4 + (tokens * shots + PROMPT_EXTRA_TOKENS) / max(1, n_eval)  # the shared prefix once
+        contextual = getattr(config, "calibration", "batch") in ("contextual", "both") and \
+            getattr(config, "calibrate", True)
+        calls = (4 if retrieved else 1) if contextual else 1  # three content-free prompts per demonstration set
+        extra = 3 * per_text if contextual and not retrieved else 0
+        tl.load_lm(params).forward("score", params, n_eval * calls * per_text + extra)
+        if retrieved:
+            _embed(tl, config.embedder, "torch", [data.train.texts, data.test.texts])
+        return tl
     return None

@@ -115,15 +115,17 @@ class Visitor:
     session: str
     logged_in: bool = False
     address: str = ""
+    tier: str = "anonymous"  # ZeroGPU's quota tier: anonymous, signed in, PRO (from the login)
 
     @classmethod
     def of(cls, session: str | None, cookie: str | None = None, hf_user: str | None = None,
-           address: str = "") -> Visitor:
+           address: str = "", pro: bool = False) -> Visitor:
         from .identity import hashed, verify
 
         session = session or "default"
         if hf_user:
-            return cls(f"hf:{hf_user}", hf_user, session, logged_in=True, address=address)
+            return cls(f"hf:{hf_user}", hf_user, session, logged_in=True, address=address,
+                       tier="PRO" if pro else "signed in")
         raw = verify(cookie)  # a cookie this server signed; anything else is ignored
         secret, kind = (raw, "b") if raw else (session, "s")
         digest = hashed(secret)

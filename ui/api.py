@@ -110,7 +110,7 @@ def method_endpoint(method: str):
         with heavy_turn(request):  # the admitted job ends here however the call ends
             selection = _selection(request)
             values["seed"] = selection.seed
-            workers.check_fits_zerogpu("run", method, values, selection)
+            workers.check_fits_zerogpu("run", method, values, selection, visitor(request))
             last = None
             for last in workers.run_job("run", method, values, selection, visitor(request)):
                 pass
@@ -158,7 +158,7 @@ def run_all(request: gr.Request = None) -> dict:
     records = []
     with heavy_turn(request):
         selection = _selection(request)
-        workers.check_fits_zerogpu("all", "", {}, selection)
+        workers.check_fits_zerogpu("all", "", {}, selection, visitor(request))
         for u in workers.run_job("all", "", {}, selection, visitor(request)):
             records = u.records
     return {"runs": [svc.record_summary(r) for r in records]}

@@ -39,8 +39,9 @@ def visitor(request: gr.Request | None) -> svc.Visitor:
         cookies = dict(getattr(request, "cookies", None) or {})
     except Exception:  # a request rebuilt without cookies
         cookies = {}
-    return svc.Visitor.of(session_key(request), cookies.get(svc.VISITOR_COOKIE), hf_username(request),
-                          address=request_address(request))
+    info = hf_userinfo(request)
+    return svc.Visitor.of(session_key(request), cookies.get(svc.VISITOR_COOKIE), info.get("preferred_username"),
+                          address=request_address(request), pro=bool(info.get("isPro")))
 
 
 def request_address(request: gr.Request | None) -> str:
@@ -60,18 +61,25 @@ def request_address(request: gr.Request | None) -> str:
 def hf_username(request) -> str | None:
     """The logged-in Hugging Face user of Gradio's OAuth session (a signed cookie; None when not logged in or
     when the app has no OAuth)."""
+    return hf_userinfo(request).get("preferred_username") or None
+
+
+def hf_userinfo(request) -> dict:
+    """The Hugging Face login's user info (username, isPro, ...) from Gradio's signed OAuth session; {} when not
+    logged in, expired, or the app has no OAuth."""
     if request is None:
-        return None
+        return {}
     underlying = getattr(request, "request", None) or request
     scope = getattr(underlying, "scope", None)
     try:
         session = scope.get("session", {}) if isinstance(scope, dict) else (getattr(underlying, "session", None) or {})
         info = session.get("oauth_info") or {}
     except Exception:
-        return None
+        return {}
     if info.get("expires_at") and info["expires_at"] < time.time():
-        return None
-    return (info.get("userinfo") or {}).get("preferred_username") or None
+        return {}
+    userinfo = info.get("userinfo") or {}
+    return userinfo if isinstance(userinfo, dict) else {}
 
 
 def app_defaults(config_cls, gpu: bool | None = None) -> dict:
@@ -138,7 +146,7 @@ def job_handler(kind: str, method: str, shown):
         settings, data_values = split_data(values)
         selected_data(data_values, request)
         settings["seed"] = data_values["seed"]
-        workers.check_fits_zerogpu(kind, method, settings, data_values)
+        workers.check_fits_zerogpu(kind, method, settings, data_values, visitor(request))
         with heavy_turn(request):
             for u in workers.run_job(kind, method, settings, data_values, visitor(request)):
                 progress(u.progress[0], desc=f"{u.step}: {u.progress[1]}" if u.step else u.progress[1])

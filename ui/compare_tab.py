@@ -123,7 +123,7 @@ def build(data_fields: dict):
     def do_run_all(request: gr.Request = None, progress=gr.Progress(), **values):
         _, data_values = split_data(values)
         selected_data(data_values, request)
-        workers.check_fits_zerogpu("all", "", {}, data_values)
+        workers.check_fits_zerogpu("all", "", {}, data_values, visitor(request))
         t0, records = time.perf_counter(), []
         with heavy_turn(request):
             for u in workers.run_job("all", "", {}, data_values, visitor(request)):

@@ -16,8 +16,15 @@ try:  # the `spaces` package exists on Hugging Face Spaces; it is inert off a Ze
 except ImportError:
     spaces = None
 
-ZEROGPU_GPU = "A100"  # what the estimate assumes a ZeroGPU call gets (the slower of its GPUs: a safe duration)
-ZEROGPU_MAX_SECONDS = 240  # one call's ceiling: longer jobs are refused before they start, with advice
+# What the estimate assumes a ZeroGPU call gets: a slice of an H200, sized as an A100 (~40 % of a whole H200's
+# throughput), so that the duration asked is a safe one.
+ZEROGPU_GPU = "A100"
+# ZeroGPU's quotas: the GPU seconds a visitor may use in a day, by who they are (Hugging Face's public material, read
+# 2026-12-02: anonymous ~2 min, signed in ~3.5 min, PRO 25 min); no call may ask for more than ZEROGPU_CALL_CEILING.
+ZEROGPU_TIERS = {"anonymous": 120, "signed in": 210, "PRO": 1500}
+ZEROGPU_CALL_CEILING = 300
+ZEROGPU_SAFETY = 1.3  # a call asks for its estimate and 30 % more (measured estimates land within ±30 %), plus:
+ZEROGPU_MARGIN_SECONDS = 10  # the worker's start
 ZEROGPU_MIN_SECONDS = 20
 LOOKUP_SECONDS = 30  # Try it, neighbours, near duplicates
 
@@ -63,23 +70,51 @@ def job_seconds(kind: str, method: str, settings: dict, data_fields: dict) -> fl
     return svc.job_seconds(kind, method, settings, _data(data_fields), gpu_name=ZEROGPU_GPU)
 
 
+def tier_of(visitor) -> str:
+    """The visitor's ZeroGPU quota tier, from their login where the Space has one (anonymous otherwise)."""
+    tier = getattr(visitor, "tier", "") or ("signed in" if getattr(visitor, "logged_in", False) else "anonymous")
+    return tier if tier in ZEROGPU_TIERS else "anonymous"
+
+
+def call_ceiling(visitor) -> int:
+    """The longest call this visitor may ask ZeroGPU for."""
+    return min(ZEROGPU_CALL_CEILING, ZEROGPU_TIERS[tier_of(visitor)])
+
+
+def requested_seconds(estimate: float | None, visitor=None) -> int:
+    """The duration a call asks for: the estimate × the safety factor plus the worker's start, within the ceiling."""
+    if estimate is None:
+        return min(120, call_ceiling(visitor))
+    wanted = estimate * ZEROGPU_SAFETY + ZEROGPU_MARGIN_SECONDS
+    return int(min(call_ceiling(visitor), max(ZEROGPU_MIN_SECONDS, wanted)))
+
+
 def zerogpu_duration(kind: str, method: str, settings: dict, data_fields: dict, visitor) -> int:
-    """What a ZeroGPU call asks for: the estimate with room for loading, never the 600 s that a free or
-    anonymous visitor's quota refuses outright."""
-    seconds = job_seconds(kind, method, settings, data_fields)
-    if seconds is None:
-        return 120
-    return int(min(ZEROGPU_MAX_SECONDS, max(ZEROGPU_MIN_SECONDS, seconds * 1.5 + 15)))
+    """What a ZeroGPU call asks for (spaces.GPU's dynamic duration): sized to the job, within the visitor's tier."""
+    return requested_seconds(job_seconds(kind, method, settings, data_fields), visitor)
 
 
-def check_fits_zerogpu(kind: str, method: str, settings: dict, data_fields: dict) -> None:
-    """On a ZeroGPU Space, refuse a job whose estimate exceeds one call's ceiling before it starts."""
+def refusal(seconds: float, visitor, what: str = "this job") -> str | None:
+    """Why a job of `seconds` (its estimate) cannot run in one ZeroGPU call for this visitor, or None."""
+    needed = seconds * ZEROGPU_SAFETY + ZEROGPU_MARGIN_SECONDS
+    ceiling, tier = call_ceiling(visitor), tier_of(visitor)
+    if needed <= ceiling:
+        return None
+    better = {"anonymous": "Sign in with Hugging Face for a larger share (PRO accounts have the most), or use",
+              "signed in": "A PRO account has a larger share; or use", "PRO": "Use"}[tier]
+    return (f"{what} needs about {needed / 60:.1f} minutes of GPU (its estimate, {seconds / 60:.1f} min, with a "
+            f"{ZEROGPU_SAFETY - 1:.0%} margin), more than one ZeroGPU call allows a visitor who is {tier} "
+            f"({ceiling / 60:.1f} min). {better} fewer tweets or epochs, or LoRA.")
+
+
+def check_fits_zerogpu(kind: str, method: str, settings: dict, data_fields: dict, visitor=None) -> None:
+    """On a ZeroGPU Space, refuse before it starts a job that one call cannot hold for this visitor's tier."""
     if not on_zerogpu():
         return
     seconds = job_seconds(kind, method, settings, data_fields)
-    if seconds is not None and seconds * 1.5 + 15 > ZEROGPU_MAX_SECONDS:
-        raise svc.UserError(f"this job needs about {seconds / 60:.1f} minutes of GPU, more than one ZeroGPU call "
-                            f"allows ({ZEROGPU_MAX_SECONDS // 60} minutes). Use fewer tweets or epochs, or LoRA.")
+    why = refusal(seconds, visitor) if seconds is not None else None
+    if why:
+        raise svc.UserError(why)
 
 
 @gpu(duration=zerogpu_duration)
@@ -111,15 +146,14 @@ def check_study_fits_zerogpu(spec: dict | None, resume: str | None, visitor: svc
     if not on_zerogpu():
         return
     seconds = study_seconds(spec, resume, visitor)
-    if seconds is not None and seconds * 1.5 + 15 > ZEROGPU_MAX_SECONDS:
-        raise svc.UserError(f"this study needs about {seconds / 60:.1f} minutes of GPU, more than one ZeroGPU call "
-                            f"allows ({ZEROGPU_MAX_SECONDS // 60} minutes). Use fewer cells here, or run it with "
-                            "`python -m comparisons study` on a dedicated GPU.")
+    why = refusal(seconds, visitor, "this study") if seconds is not None else None
+    if why:
+        raise svc.UserError(f"{why} A study too long for ZeroGPU runs with `python -m comparisons study` on a "
+                            "dedicated GPU.")
 
 
 def _study_duration(spec, resume, visitor) -> int:
-    seconds = study_seconds(spec, resume, visitor)
-    return 120 if seconds is None else int(min(ZEROGPU_MAX_SECONDS, max(ZEROGPU_MIN_SECONDS, seconds * 1.5 + 15)))
+    return requested_seconds(study_seconds(spec, resume, visitor), visitor)
 
 
 @gpu(duration=_study_duration)

@@ -43,9 +43,9 @@ def test_the_device_gets_every_wheel_its_image_lacks_for_its_python(tmp_path):
     manylinux x86_64, together well inside the device's 64 MiB carry."""
     from importlib.metadata import requires
 
-    from bench import device_image
-
     from packaging.requirements import Requirement
+
+    from bench import device_image
 
     python = {"python_version": device_image.DEVICE_PYTHON, "python_full_version": f"{device_image.DEVICE_PYTHON}.3",
               "sys_platform": "linux", "platform_machine": "x86_64", "extra": ""}
