@@ -196,10 +196,13 @@ class BoardStore:
         return board
 
     def entries(self, board: Board) -> list[RunRecord]:
-        """The members' finished runs on the board's eval split (study cells and removed entries left out)."""
+        """The members' finished runs on the board's eval split made since they joined it (a host's runs from before
+        the workshop are not entries; study cells and removed entries are left out either)."""
         out = []
         for r in self.runs.list():
-            if (r.owner in board.members and r.status == "completed" and not r.study and r.method != "adapt"
+            member = board.members.get(r.owner)
+            if (member is not None and r.status == "completed" and not r.study and r.method != "adapt"
+                    and r.created_at >= (member.get("joined_at") or "")
                     and r.run_id not in board.removed and r.metrics.get("accuracy") is not None
                     and (not board.fingerprint or r.data.get("fingerprint") == board.fingerprint)):
                 out.append(r)

@@ -162,7 +162,12 @@ class Preset:
 
     name: str
     values: dict
-    why: str
+    why: str  # for developers: the measurement behind it (bench/RESULTS.md)
+    note: str = ""  # for the app's visitors: what it means for them, in their words (defaults to `why`)
+
+    @property
+    def shown(self) -> str:
+        return self.note or self.why
 
     def apply(self, values: dict | None = None) -> dict:
         return {**self.values, **(values or {})}

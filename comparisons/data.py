@@ -265,7 +265,7 @@ def _frame(df: pd.DataFrame, text_column: str | None, label_column: str | None, 
     if picked:
         columns = (f"Columns detected: {' and '.join(picked)}" + (f" (also there: {', '.join(others[:8])})" if others
                                                                    else "")
-                   + ". Name others with --text-column / --label-column (or in the Data tab).")
+                   + ". To use others, name the text and label columns.")
     texts = _as_text(df[tcol], tcol, name)
     check(any(t.strip() for t in texts), f"{name} has no rows with text (column '{tcol}' is empty everywhere).")
     keys = []

@@ -139,39 +139,45 @@ def scoring_estimate(shape: Shape, *, n_texts: int, tokens_per_text: float, batc
 
 @dataclass(frozen=True)
 class Rates:
-    """How fast one device does each kind of work, each figure measured (this CPU: bench/estimate_time.py and
-    bench/RESULTS.md; the H200: ../shared/gpu-anchors.md) or, for other GPUs, scaled from the H200's by their
-    dense half-precision throughput (compute) and memory bandwidth (the optimizer's update), and said so."""
+    """How fast one device does each kind of work, each figure measured (this CPU: bench/estimate_time.py; the H200:
+    ../shared/gpu-anchors.md) or, for other GPUs, scaled from the H200's by their dense half-precision throughput
+    (compute) and memory bandwidth (the optimizer's update), and said so. FLOP/s count real tokens (not padding)."""
 
     name: str
-    forward: float  # FLOP/s of a language model's forward pass, per real token (evaluation, scoring)
-    perplexity: float  # FLOP/s of a perplexity pass over packed windows of text (no padding)
-    train: float  # FLOP/s of training, per real token (6 x params full, 4 x params LoRA)
-    encoder_forward: float  # FLOP/s of a small sentence encoder's forward pass (embedding)
-    encoder_train: float  # FLOP/s of training a small sentence encoder (SetFit's contrastive steps)
+    scoring: float  # an LM's forward pass over length-sorted batches (few-shot, features, the final evaluation)
+    trainer_eval: float  # the Trainer's evaluations during full fine-tuning (unsorted batches, two curve slices)
+    trainer_eval_lora: float  # the same with LoRA's adapters unmerged (extra matmuls in every adapted layer)
+    perplexity: float  # a perplexity pass over packed windows of text (the forgetting probe, adaptation)
+    train_full: float  # full fine-tuning of a classifier (6 x params a token)
+    train_lora: float  # LoRA on a classifier (4 x params a token)
+    train_lm: float  # continued pretraining of a causal LM on packed blocks (LM head over the whole vocabulary)
+    encoder_forward: float  # a small sentence encoder's forward pass (embedding)
+    encoder_train: float  # training a small sentence encoder (SetFit's contrastive steps)
     lm_load: float  # seconds to load a 135M-parameter model from local files (scaled by parameters)
-    encoder_load: float  # seconds to load a sentence encoder
-    trainer_setup: float  # seconds: the Trainer, accelerate and the optimizer set up, first batch ready
+    encoder_load: float  # seconds to load a sentence encoder (sentence-transformers' first import included)
+    trainer_setup: float  # seconds: the Trainer, accelerate and the optimizer set up
     step_base: float  # seconds per optimizer step beyond its FLOPs (launches, logging, the data loader)
     step_per_param: float  # seconds per trainable parameter per step (AdamW's memory-bound update)
     source: str
 
 
-# This CPU (2 cores, fp32), 2026-12-02: a forward pass of the 135M LM over 256 real tweets in batches of 64, unsorted,
-# 6,709 real tokens in 41.3 s (44 GFLOP/s per real token); training from the 1,000-tweet runs of bench/RESULTS.md
-# with their evaluation passes taken out (LoRA 95, full 113 GFLOP/s: 100); MiniLM embedding 1,000 tweets in 8.8 s;
-# SetFit's 250 steps of 32 pairs in ~540 s (115 GFLOP/s); a perplexity pass over 16,384 tokens in 60-70 s
-# (68 GFLOP/s: packed windows waste nothing on padding); loading the 135M LM 2.3 s, MiniLM 2.8 s.
-CPU_RATES = Rates("cpu", forward=44e9, perplexity=68e9, train=100e9, encoder_forward=1.5e11, encoder_train=1.15e11,
-                  lm_load=2.5, encoder_load=3.0, trainer_setup=4.0, step_base=0.02, step_per_param=0.0,
+# This CPU (2 cores, fp32), 2026-12-02, from the runs of bench/estimate_time.py (phase timings of the 135M LM on
+# real tweets, ~26 tokens with the template): the final evaluation, few-shot and the frozen LM's features score at
+# ~76 GFLOP/s; the Trainer's curve evaluations 0.17 s a tweet with full fine-tuning, 0.28 s with LoRA's adapters
+# unmerged (fitted on the two sizes of each); a perplexity pass ~55-90 GFLOP/s;
+# training steps of 16 tweets 1.2 s (LoRA) and 4.5 s (full); adaptation's 8 blocks of 128 tokens 9.6 s a step;
+# MiniLM embeds ~115 tweets/s; loading the bundled LM 1-2 s, MiniLM with sentence-transformers' import 4-7.5 s.
+CPU_RATES = Rates("cpu", scoring=76e9, trainer_eval=38e9, trainer_eval_lora=24e9, perplexity=60e9, train_full=75e9,
+                  train_lora=187e9, train_lm=57e9, encoder_forward=1.5e11, encoder_train=1.15e11, lm_load=2.0,
+                  encoder_load=6.0, trainer_setup=1.0, step_base=0.0, step_per_param=0.0,
                   source="rates measured on this project's 2-core CPU (bench/estimate_time.py)")
 # One H200, 2026-11-30 (../shared/gpu-anchors.md): inference 7,643 tweets/s of GPT-2 124M at ~25 tokens (4.7e13
 # FLOP/s); the Trainer at batch 128, bf16: 661 tweets/s full (0.19 s a step), 1,944 LoRA (0.066 s a step), "mostly
 # fixed cost"; so a step costs ~0.055 s plus ~1.0e-9 s per trainable parameter, over its compute at ~1.5e14 FLOP/s.
 # Loading and the Trainer's set-up on a GPU are not measured yet: assumed (a 135M model from local files, ~3 s).
-H200_RATES = Rates("H200", forward=4.7e13, perplexity=4.7e13, train=1.5e14, encoder_forward=4.7e13,
-                   encoder_train=1.5e14, lm_load=3.0, encoder_load=2.0, trainer_setup=6.0, step_base=0.055,
-                   step_per_param=1.0e-9,
+H200_RATES = Rates("H200", scoring=4.7e13, trainer_eval=4.7e13, trainer_eval_lora=4.7e13, perplexity=4.7e13,
+                   train_full=1.5e14, train_lora=1.5e14, train_lm=1.5e14, encoder_forward=4.7e13, encoder_train=1.5e14,
+                   lm_load=3.0, encoder_load=4.0, trainer_setup=6.0, step_base=0.055, step_per_param=1.0e-9,
                    source="rates measured on one H200 (../shared/gpu-anchors.md)")
 H200_BANDWIDTH = 4.8e12
 # Memory bandwidth (bytes/s) from the datasheets, for the optimizer's update; compute scales by GPU_PEAKS.
@@ -188,9 +194,10 @@ def rates_for(gpu_name: str | None) -> Rates:
     r = H200_RATES
     if key == "H200":
         return r
-    return Rates(gpu_name, forward=r.forward * compute, perplexity=r.perplexity * compute, train=r.train * compute,
-                 encoder_forward=r.encoder_forward * compute, encoder_train=r.encoder_train * compute,
-                 lm_load=r.lm_load, encoder_load=r.encoder_load, trainer_setup=r.trainer_setup,
+    scaled = {f: getattr(r, f) * compute for f in ("scoring", "trainer_eval", "trainer_eval_lora", "perplexity",
+                                                    "train_full", "train_lora", "train_lm", "encoder_forward",
+                                                    "encoder_train")}
+    return Rates(gpu_name, **scaled, lm_load=r.lm_load, encoder_load=r.encoder_load, trainer_setup=r.trainer_setup,
                  step_base=r.step_base, step_per_param=r.step_per_param / bandwidth,
                  source=f"the H200's measured rates scaled to the {key or 'unknown GPU'} by its datasheet throughput "
                         f"({compute:.2f}x) and bandwidth ({bandwidth:.2f}x): an estimate, not a measurement")
@@ -209,8 +216,12 @@ class Timeline:
     def load_lm(self, params: int, times: int = 1) -> Timeline:
         return self.add("load", times * self.rates.lm_load * max(params / 135e6, 0.05))
 
-    def forward(self, phase: str, params: int, tokens: float) -> Timeline:
-        return self.add(phase, 2 * params * tokens / self.rates.forward)
+    def score(self, phase: str, params: int, tokens: float) -> Timeline:
+        return self.add(phase, 2 * params * tokens / self.rates.scoring)
+
+    def trainer_eval(self, params: int, tokens: float, lora: bool = False) -> Timeline:
+        rate = self.rates.trainer_eval_lora if lora else self.rates.trainer_eval
+        return self.add("evaluate", 2 * params * tokens / rate)
 
     def perplexity(self, phase: str, params: int, tokens: float) -> Timeline:
         return self.add(phase, 2 * params * tokens / self.rates.perplexity)
@@ -218,10 +229,12 @@ class Timeline:
     def encode(self, phase: str, params: int, tokens: float) -> Timeline:
         return self.add(phase, 2 * params * tokens / self.rates.encoder_forward)
 
-    def train(self, params: int, trainable: int, tokens: float, steps: float, full: bool) -> Timeline:
-        flops = (6 if full else 4) * params * tokens
+    def train(self, params: int, trainable: int, tokens: float, steps: float, kind: str) -> Timeline:
+        """kind: "full", "lora" (a classifier) or "lm" (continued pretraining, LoRA or full)."""
+        rate = {"full": self.rates.train_full, "lora": self.rates.train_lora, "lm": self.rates.train_lm}[kind]
+        flops = (6 if kind == "full" else 4) * params * tokens
         return self.add("setup", self.rates.trainer_setup).add(
-            "train", flops / self.rates.train + steps * (self.rates.step_base + self.rates.step_per_param * trainable))
+            "train", flops / rate + steps * (self.rates.step_base + self.rates.step_per_param * trainable))
 
     @property
     def seconds(self) -> float:

@@ -218,6 +218,18 @@ def _embedded(embedder: str, backend: str, texts) -> bool:
         return False
 
 
+def _features_cached(config, texts) -> bool:
+    """Whether the frozen LM's features of these texts are on disk already (finetune.head caches them)."""
+    try:
+        from finetune.head import _cache_path
+
+        from .models import resolve_lm
+
+        return _cache_path(resolve_lm(config.model).path, config, texts).exists()
+    except Exception:
+        return False
+
+
 def _encoder_params(embedder: str) -> int | None:
     from rag.embed import _REGISTRY
 
@@ -270,21 +282,23 @@ def time_for(method: str, config, data: TweetData, gpu_name: str | None):
         return None
     params = shape.params
     tokens = mean_tokens(data.train.texts, extra=6)
-    if method == "finetune" and config.mode == "head":
-        return tl.load_lm(params).forward("features", params, (n_train + n_eval) * tokens).add(
+    if method == "finetune" and config.mode == "head":  # the frozen LM's features, each split unless cached
+        uncached = [texts for texts in (data.train.texts, data.test.texts) if not _features_cached(config, texts)]
+        return tl.load_lm(params).score("features", params, sum(len(t) for t in uncached) * tokens).add(
             "fit", LINEAR_FIT_SECONDS[0] + LINEAR_FIT_SECONDS[1] * n_train)
     if method == "finetune":
         per_step = config.batch_size * config.grad_accum
         steps = max(math.ceil(math.ceil(n_train / per_step) * config.epochs), config.min_steps)
         trainable = params if config.mode == "full" else lora_params(shape, config.lora_r)
         tl.load_lm(params, times=2)  # the classifier, and the LM its head starts from (and the probe reads)
-        tl.train(params, trainable, steps * per_step * tokens, steps, full=config.mode == "full")
+        tl.train(params, trainable, steps * per_step * tokens, steps, kind="full" if config.mode == "full" else "lora")
         curve = min(config.curve_size or n_eval, n_eval)
         curve_rows = curve + (min(curve, n_train) if config.train_slice else 0)
-        evaluations = config.n_evals if not config.eval_steps else max(1, steps // config.eval_steps)
-        tl.forward("evaluate", params, (evaluations * curve_rows + n_eval) * tokens)
-        if config.forgetting_tokens:  # the fine-tuned model; LoRA also with its adapter disabled (base memoised)
-            tl.perplexity("forgetting", params, (2 if config.mode == "lora" else 1) * config.forgetting_tokens)
+        evaluations = min(config.n_evals if not config.eval_steps else max(1, steps // config.eval_steps), steps)
+        tl.trainer_eval(params, evaluations * curve_rows * tokens, lora=config.mode == "lora")  # the curves
+        tl.score("evaluate", params, n_eval * tokens)  # the whole eval split, at the end
+        if config.forgetting_tokens:  # the fine-tuned model (the base model's figure is memoised)
+            tl.perplexity("forgetting", params, config.forgetting_tokens)
         if config.save_model:
             tl.add("save", (params if config.mode == "full" else trainable) * 4 / DISK_BYTES_PER_SECOND)
         return tl
@@ -297,8 +311,11 @@ def time_for(method: str, config, data: TweetData, gpu_name: str | None):
         steps = max(1, math.ceil(blocks / config.batch_size * config.epochs))
         trainable = params if config.mode == "full" else lora_params(shape, config.lora_r)
         tl.load_lm(params)
-        tl.perplexity("perplexity", params, 4 * config.perplexity_tokens)  # tweets, general English: before, after
-        tl.train(params, trainable, steps * config.batch_size * config.block_size, steps, full=config.mode == "full")
+        # held-out tweets (at most perplexity_tokens) before and after; general English after (the base's memoised)
+        held = len(data.test) * mean_tokens(data.test.texts, extra=1) if not config.corpus else config.perplexity_tokens
+        domain = min(config.perplexity_tokens, held)
+        tl.perplexity("perplexity", params, 2 * domain + config.perplexity_tokens)
+        tl.train(params, trainable, steps * config.batch_size * config.block_size, steps, kind="lm")
         if config.save_model:
             tl.add("save", params * 4 / DISK_BYTES_PER_SECOND)
         return tl
@@ -312,7 +329,7 @@ def time_for(method: str, config, data: TweetData, gpu_name: str | None):
             getattr(config, "calibrate", True)
         calls = (4 if retrieved else 1) if contextual else 1  # three content-free prompts per demonstration set
         extra = 3 * per_text if contextual and not retrieved else 0
-        tl.load_lm(params).forward("score", params, n_eval * calls * per_text + extra)
+        tl.load_lm(params).score("score", params, n_eval * calls * per_text + extra)
         if retrieved:
             _embed(tl, config.embedder, "torch", [data.train.texts, data.test.texts])
         return tl

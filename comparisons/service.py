@@ -347,7 +347,7 @@ def run_all_plan(gpu: bool | None = None) -> list[tuple[str, dict, str]]:
 
 # Why Run all leaves SetFit out on a CPU (said in its summary): measured cost against the 5-minute budget.
 SETFIT_LEFT_OUT = ("SetFit was left out on this CPU: even 40 contrastive steps add about a minute, which takes Run "
-                   "all past its 5-minute budget (bench/RESULTS.md). Run it from the Peers tab.")
+                   "all past its 5-minute budget. Run it from the Peers tab.")
 
 
 def stream_run_all(data: TweetData, stop, store: RunStore | None = None, seed: int | None = None,
@@ -358,7 +358,7 @@ def stream_run_all(data: TweetData, stop, store: RunStore | None = None, seed: i
     done: list[RunRecord] = []
     for i, (method, values, _) in enumerate(plan):
         values = {**values, **({"seed": seed} if seed is not None else {})}
-        step = f"{i + 1}/{len(plan)} {method} {values.get('mode', values.get('selection', ''))}"
+        step = f"{i + 1}/{len(plan)} {method} {values.get('mode', values.get('selection', ''))}".strip()  # no "x **"
         last = None
         for update in stream_run(method, values, data, stop, store, poll):
             update.step, last = step, update
@@ -498,6 +498,8 @@ def progress_of(events: list[dict]) -> tuple[float, str]:
             eta = e.get("eta_seconds", 0)
             return frac, (f"step {e['step']}/{e['max_steps']} · epoch {e.get('epoch', 0):.2f} · "
                           f"{e.get('tweets_per_second', 0):.1f} tweets/s · ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+        if e.get("event") == "phase":  # what the run is doing now, before and between its counted steps
+            return float(e.get("fraction") or 0.0), e["stage"]
         if e.get("event") == "progress" and e.get("total"):
             stage = e.get("stage", "scoring")
             return e["done"] / e["total"], f"{stage}: {e['done']}/{e['total']}"

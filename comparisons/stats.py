@@ -88,11 +88,23 @@ class PairedTest:
     p_value: float  # McNemar's exact test
 
     @property
+    def interval_excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    @property
     def significant(self) -> bool:
-        return self.p_value < ALPHA
+        """A real difference: McNemar rejects at 5 % and the bootstrap interval excludes 0 (both tests agree)."""
+        return self.p_value < ALPHA and self.interval_excludes_zero
+
+    @property
+    def borderline(self) -> bool:
+        """One test says there is a difference and the other does not."""
+        return (self.p_value < ALPHA) != self.interval_excludes_zero
 
     def verdict(self) -> str:
-        """In words, e.g. "LoRA − RAG = +3.1 points (95 % CI +1.2 … +5.0), McNemar p = 0.002: a real difference"."""
+        """In words, e.g. "LoRA − RAG = +3.1 points (95 % CI +1.2 … +5.0), McNemar p = 0.002: a real difference".
+        The rule: a real difference when the interval excludes 0 and McNemar's p < 0.05; borderline when only one of
+        them says so (the interval and the test then disagree, and the verdict says which); else within noise."""
         pts = lambda x: f"{100 * x:+.1f}"  # noqa: E731
         head = (f"{self.name_a} − {self.name_b} = {pts(self.difference)} points (95 % CI {pts(self.low)} … "
                 f"{pts(self.high)}), McNemar p = {format_p(self.p_value)}")
@@ -100,6 +112,12 @@ class PairedTest:
             return f"{head}: the two runs agree on every tweet's correctness"
         if self.significant:
             return f"{head}: a real difference ({self.a_only} tweets only A gets right, {self.b_only} only B)"
+        if self.borderline and self.interval_excludes_zero:
+            return (f"{head}: borderline — the bootstrap interval excludes 0 but McNemar's test does not reject at 5 % "
+                    f"({self.a_only} tweets only A gets right, {self.b_only} only B); more eval tweets would settle it")
+        if self.borderline:
+            return (f"{head}: borderline — McNemar's test rejects at 5 % but the bootstrap interval includes 0; more "
+                    "eval tweets would settle it")
         return f"{head}: within noise on {self.n} tweets"
 
     def to_dict(self) -> dict:
@@ -107,6 +125,7 @@ class PairedTest:
                 "accuracy_b": round(self.accuracy_b, 4), "difference": round(self.difference, 4),
                 "ci_low": round(self.low, 4), "ci_high": round(self.high, 4), "a_only": self.a_only,
                 "b_only": self.b_only, "p_value": self.p_value, "significant": self.significant,
+                "borderline": self.borderline,
                 "verdict": self.verdict()}
 
 

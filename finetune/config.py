@@ -89,7 +89,9 @@ PRESETS = {
     "app": Preset("app", {"forgetting_tokens": 4096},
                   "Interactive runs in the app: the fine-tuned model's perplexity pass over 16,384 tokens takes "
                   "60-70 s on 2 CPU cores (bench/RESULTS.md); 4,096 tokens take a quarter of that. The CLI and "
-                  "benchmarks keep 16,384."),
+                  "benchmarks keep 16,384.",
+                  note="Here, forgetting is measured on 4,096 tokens of general English (a quarter of the command "
+                       "line's) so that a run stays short; raise it under More settings for a steadier figure."),
     "gpu": Preset("gpu", {"batch_size": 64, "eval_batch_size": 512},
                   "On a GPU: larger batches keep it busy (fused AdamW, bf16/fp16 from the precision policy, loader "
                   "workers and padding to a multiple of 8 come with CUDA by themselves); 64 still gives 16 steps an "

@@ -14,6 +14,8 @@ from transformers import TrainerCallback
 
 from comparisons.runs import RunRecord
 
+PROGRESS_SECONDS = 1.0  # how often the page hears of the step between the Trainer's logs
+
 
 class LiveEvents(TrainerCallback):
     """Streams step/loss/lr/speed/ETA and, at each evaluation, eval and train-slice metrics into
@@ -25,7 +27,7 @@ class LiveEvents(TrainerCallback):
         self.record, self.on_event, self.stop = record, on_event, stop
         self.examples_per_step, self.patience, self.keep_best = examples_per_step, patience, keep_best
         self.model = model
-        self.t0 = time.perf_counter()
+        self.t0 = self.last_progress = time.perf_counter()
         self.pending: dict = {}
         self.last_train_loss = None
         self.best_loss, self.best_state, self.worse = math.inf, None, 0
@@ -45,7 +47,25 @@ class LiveEvents(TrainerCallback):
                 "elapsed_seconds": round(elapsed, 1), "max_steps": state.max_steps}
 
     def on_train_begin(self, args, state, control, **kw):
-        self.t0 = time.perf_counter()
+        self.t0 = self.last_progress = time.perf_counter()
+        if self.on_event is not None:
+            self.on_event({"event": "phase", "stage": f"training: step 0 of {state.max_steps}", "fraction": 0.0})
+
+    def _progress(self, state, control) -> None:
+        """A light event for the page at most every PROGRESS_SECONDS (not kept in the record): step n of N with the
+        measured rate and the revised ETA, and when an evaluation on the curve slice begins."""
+        now = time.perf_counter()
+        if self.on_event is None:
+            return
+        if control.should_evaluate:
+            self.on_event({"event": "phase", "stage": f"step {state.global_step} of {state.max_steps}: evaluating "
+                                                      "on the curve slices", "fraction": state.global_step / max(
+                                                          1, state.max_steps)})
+            self.last_progress = now
+        elif now - self.last_progress >= PROGRESS_SECONDS or state.global_step == 1:
+            self.on_event({"event": "step", "step": state.global_step, "epoch": round(state.epoch or 0, 3),
+                           **self._speed(state)})
+            self.last_progress = now
 
     def on_step_end(self, args, state, control, **kw):
         # The Trainer also evaluates at the last step; skip it when the previous evaluation was
@@ -57,6 +77,7 @@ class LiveEvents(TrainerCallback):
         if self.stop is not None and self.stop.is_set():
             self.stopped_by_user = True
             control.should_training_stop = True
+        self._progress(state, control)
         return control
 
     def on_log(self, args, state, control, logs=None, **kw):

@@ -324,18 +324,24 @@ def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threadi
     store = store if rank == 0 else None
     emit = on_event if rank == 0 else None
     record = new_record("finetune", config, data)
+    phase = (lambda stage, fraction=0.0: emit({"event": "phase", "stage": stage, "fraction": fraction})) if emit \
+        else (lambda stage, fraction=0.0: None)
     with tracked(record, store, on_event=emit):
+        phase("loading the model")
         model = load_model(config, data, record)
         if emit:
             emit({"event": "start", "run_id": record.run_id, "model": model.resolved.name, "mode": config.mode,
                   "trainable_params": record.trainable_params, "total_params": record.total_params,
                   "notices": list(record.notices)})
+        phase(f"tokenising {len(data.train):,} train and {len(data.test):,} eval tweets")
         sets = build_datasets(config, data, model.tokenizer, record)
         out_dir = (store.run_dir(record.run_id) if store else Path(".")) / "trainer"
+        phase("setting up the Trainer")
         trainer, live = build_trainer(config, model, sets, record, out_dir, emit, stop, world)
         train(trainer, live, config, record, world)
         if rank != 0:
             return record
+        phase(f"scoring all {len(data.test):,} eval tweets", 1.0)
         evaluate(config, data, model, sets, record)
         diagnose(config, data, model, record, live, emit)
         if config.save_model and store is not None:

@@ -30,7 +30,7 @@ from .common import (
 
 def build(data_fields: dict):
     """The tab; returns (the view function, its outputs) so that the page can fill it on load."""
-    with gr.Tab("Compare", id="compare"):
+    with gr.Tab("Compare", id="compare") as tab:
         gr.Markdown("Every finished run on one eval split, side by side. **Run all** runs LoRA, full fine-tuning, "
                     "few-shot (balanced and retrieved) and RAG one after another on the current data selection "
                     "(on a CPU with trimmed settings, said in each step).")
@@ -135,6 +135,7 @@ def build(data_fields: dict):
 
     paired.click(do_paired, [run_a, run_b], paired_out, **LIGHT, **PRIVATE)
     refresh.click(view, fp, outputs, **LIGHT, **PRIVATE)
+    tab.select(view, None, outputs, **LIGHT, **PRIVATE)  # opened: the visitor's runs as they stand, no Refresh needed
     fp.input(view, fp, outputs, **PRIVATE)
     delete.click(do_delete, [own, fp], [*outputs, own_status], **PRIVATE)
     download.click(do_download, own, [model_file, own_status], **PRIVATE)

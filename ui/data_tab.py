@@ -140,6 +140,10 @@ def build() -> dict:
         return drop
 
     load.click(on_load, inputs_kwargs=fields, outputs=[notice, overview, dist, hist, leak], **LIGHT, **PRIVATE)
+    # An uploaded file selects itself as the source (a newcomer who uploads and presses Load gets their file);
+    # removing it goes back to the Hub dataset.
+    upload.upload(lambda: svc.SOURCE_UPLOAD, None, source, queue=False, **PRIVATE)
+    upload.clear(lambda: svc.SOURCE_HUB, None, source, queue=False, **PRIVATE)
     dep = quality_btn.click(run_quality, inputs_kwargs=fields,
                             outputs=[quality_summary, report_state, finding, finding_rows], **HEAVY, **PRIVATE)
     attach_admission(dep, admit_values("quality", "", claim=True), run_quality)

@@ -42,7 +42,7 @@ def build(data_fields: dict) -> dict:
         return {**shown(u), sweep_plot: plot_rows(report.sweep_points(u.records))}
 
     def most_accurate():
-        return {**{widgets[k]: v for k, v in MOST_ACCURATE.values.items()}, status: MOST_ACCURATE.why}
+        return {**{widgets[k]: v for k, v in MOST_ACCURATE.values.items()}, status: MOST_ACCURATE.shown}
 
     outputs = [status, result, cm, examples, sweep_plot]
     wire_method("fewshot", widgets, data_fields, buttons, status, outputs, shown)

@@ -16,7 +16,7 @@ def build(data_fields: dict) -> dict:
     with gr.Tab("Fine-tune", id="finetune"):
         gr.Markdown("Fine-tune a pretrained LM as a classifier with the Hugging Face `Trainer`: **LoRA** trains small "
                     "adapters and the head; **full** trains every weight. Curves update while it trains. "
-                    f"_{PRESETS['app'].why}_")
+                    f"_{PRESETS['app'].shown}_")
         widgets = config_widgets(FinetuneConfig, "ft", app_defaults(FinetuneConfig))
         buttons = method_buttons("ft", "Start fine-tuning")
         status = gr.Markdown(elem_id="ft-status")

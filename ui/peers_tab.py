@@ -13,7 +13,7 @@ from .common import app_defaults, config_widgets, method_buttons, wire_method
 SECTIONS = (
     ("baseline", BaselineConfig, "bl", "TF-IDF baseline",
      "Word 1–2-grams and character 2–5-grams, TF-IDF weighted, then logistic regression: seconds on a CPU, "
-     "no language model. On all 27,480 real train tweets it scores 0.714 (bench/RESULTS.md)."),
+     "no language model. On all 27,480 real train tweets it scored 0.714."),
     ("setfit", SetfitConfig, "sf", "SetFit",
      "Contrastive fine-tuning of a small sentence encoder (the same MiniLM as RAG) on pairs drawn from the "
      "labelled tweets, then a logistic head on its embeddings (Hugging Face's `setfit`)."),

@@ -58,3 +58,39 @@ def test_the_record_keeps_the_estimate_beside_the_measured_peak(tiny_gpt2, tmp_p
 
     assert row(record)["estimate_mb"] == est["memory_mb"]
     assert "estimated before the run" in result_markdown(record, None)
+
+
+def test_time_is_the_sum_of_a_runs_phases_at_each_devices_rates(tmp_path, monkeypatch):
+    """Fixed costs (loading, the Trainer's set-up, evaluation passes, the forgetting probe) are counted, not only the
+    training FLOPs: a tiny run was estimated at 0.2 s for 11-13 s measured."""
+    from comparisons.api import make_config
+    from comparisons.data import load_data, subset
+    from comparisons.estimate import CPU_RATES, H200_RATES, rates_for
+    from comparisons.estimate_run import time_for
+
+    assert rates_for(None) is CPU_RATES and rates_for("NVIDIA H200") is H200_RATES
+    a100 = rates_for("NVIDIA A100-SXM4-80GB")
+    assert a100.scoring == pytest.approx(H200_RATES.scoring * 312 / 790)
+    assert a100.step_per_param == pytest.approx(H200_RATES.step_per_param * 4.8 / 2.0)
+    assert "an estimate, not a measurement" in a100.source
+
+    data = subset(load_data("sample", seed=0), 200, 60, seed=0)
+    tune = time_for("finetune", make_config("finetune", {"model": "bundled:SmolLM2-135M-Instruct"}), data, None)
+    assert {"load", "setup", "train", "evaluate", "forgetting", "save"} <= set(tune.parts)
+    longer = time_for("finetune", make_config("finetune", {"model": "bundled:SmolLM2-135M-Instruct", "epochs": 3}),
+                      data, None)
+    assert longer.parts["train"] == pytest.approx(3 * tune.parts["train"], rel=0.1)
+    assert longer.parts["evaluate"] == tune.parts["evaluate"] and longer.seconds > tune.seconds
+    on_gpu = time_for("finetune", make_config("finetune", {"model": "bundled:SmolLM2-135M-Instruct"}), data, "H200")
+    assert on_gpu.seconds < tune.seconds / 5
+
+    monkeypatch.setenv("TPR_EMBED_CACHE", str(tmp_path / "embeddings"))
+    rag = make_config("rag", {"mode": "knn"})
+    cold = time_for("rag", rag, data, None)
+    assert cold.parts.get("embed", 0) > 0
+    from rag.embed import Embedder
+
+    embedder = Embedder("auto")
+    embedder.encode(list(data.train.texts))
+    embedder.encode(list(data.test.texts))
+    assert "embed" not in time_for("rag", rag, data, None).parts  # served by the cache: nothing to embed

@@ -310,3 +310,19 @@ def test_a_visitors_list_does_not_parse_other_visitors_records_again(tmp_path, m
     assert {r.run_id for r in ada.list()} == {r.run_id for r in mine}
     assert parsed == ["b:ada", "b:ada"]  # the six others were skipped by their unchanged files' stamps
     assert len(root.list()) == 8  # the machine owner's view still reads everything
+
+
+def test_a_board_counts_runs_made_since_each_member_joined(tmp_path):
+    """Creating a board does not put the host's earlier runs on it; a participant's runs count from their join."""
+    import time
+
+    root = RunStore(tmp_path)
+    host, guest = root.for_owner("b:host"), root.for_owner("b:guest")
+    before = [_record(host, 0.6), _record(guest, 0.7)]
+    time.sleep(1.1)  # joined_at has a resolution of one second
+    boards = BoardStore(root)
+    board = boards.create("b:host", "Host", "Tuesday", {"source": "sample"}, "fp1", "the bundled sample")
+    boards.join(board.code, "b:guest", "Guest", "guest")
+    after = [_record(host, 0.5), _record(guest, 0.8)]
+    ids = {r["run_id"] for r in boards.rows(boards.load(board.code))}
+    assert ids == {r.run_id for r in after} and not ids & {r.run_id for r in before}

@@ -99,6 +99,24 @@ def test_mcnemar_and_bootstrap_on_planted_predictions():
     assert not noisy.significant and "within noise on 40 tweets" in noisy.verdict()
 
 
+def test_a_verdict_never_contradicts_its_interval():
+    """+7.3 points with an interval excluding 0 and McNemar p = 0.053 read "within noise"; now "borderline", with the
+    rule said."""
+    from comparisons.stats import PairedTest
+
+    interval_only = PairedTest("LoRA", "RAG", 300, 0.70, 0.627, 0.073, 0.003, 0.143, 30, 15, 0.053)
+    assert not interval_only.significant and interval_only.borderline
+    assert "borderline — the bootstrap interval excludes 0 but McNemar's test does not reject" in \
+        interval_only.verdict() and "within noise" not in interval_only.verdict()
+    test_only = PairedTest("a", "b", 300, 0.6, 0.57, 0.03, -0.001, 0.06, 20, 8, 0.036)
+    assert test_only.borderline and "McNemar's test rejects at 5 % but the bootstrap interval includes 0" in \
+        test_only.verdict()
+    both = PairedTest("a", "b", 300, 0.7, 0.6, 0.1, 0.05, 0.15, 40, 10, 0.0001)
+    neither = PairedTest("a", "b", 300, 0.6, 0.59, 0.01, -0.03, 0.05, 12, 9, 0.66)
+    assert both.significant and not both.borderline and "a real difference" in both.verdict()
+    assert not neither.significant and not neither.borderline and "within noise" in neither.verdict()
+
+
 def _planted(curves: dict, sizes=("32", "128", "512")):
     spec = StudySpec(methods=list(curves), axis=f"train_size={','.join(sizes)}", seeds=1)
     rows = [{"method": study_report.display(m), "x": x, "x2": None, "n": 3, "mean": v, "ci_low": v - 0.02,
