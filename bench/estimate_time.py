@@ -48,6 +48,7 @@ VALIDATION = {
     "baseline": ("baseline", {}, [(4000, 300)]),
     "setfit-60": ("setfit", {"max_steps": 60}, [(200, 200)]),
     "setfit-120": ("setfit", {"max_steps": 120}, [(800, 200)]),
+    "setfit-90": ("setfit", {"max_steps": 90}, [(400, 150)]),  # after SetFit was calibrated on the two above
     "adapt": ("adapt", {}, [(400, 100)]),
 }
 

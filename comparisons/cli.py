@@ -6,6 +6,7 @@ prints one line `error: ...` and exits with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -449,6 +450,22 @@ def cmd_compare(args) -> dict | str:
     return None
 
 
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """Everything a command prints while it runs goes to stderr, from Python or from C (SetFit's trainer prints its
+    loss dictionaries on stdout, tqdm.write too), so that `--json` leaves one JSON object alone on stdout."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def main(argv=None) -> int:
     notice = pin_one_gpu()  # before anything starts CUDA
     if notice:
@@ -461,7 +478,9 @@ def main(argv=None) -> int:
     try:
         commands = {"data": cmd_data, "run": cmd_run, "study": cmd_study, "compare": cmd_compare, "push": cmd_push,
                     "board": cmd_board}
-        out = commands[args.command](args)
+        quiet = stdout_to_stderr() if getattr(args, "json", False) else contextlib.nullcontext()
+        with quiet:
+            out = commands[args.command](args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

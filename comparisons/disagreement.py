@@ -82,12 +82,14 @@ class Browser:
         return out
 
     def frame(self, rows) -> pd.DataFrame:
+        """Row, gold label, each run's prediction (✓/✗, label, confidence), then the text: what a person reads
+        first stays on screen; the text wraps last."""
         names = self.data.label_names
-        out = pd.DataFrame({"row": rows, "text": [self.data.test.texts[i] for i in rows],
-                            "gold": [names[self.y[i]] for i in rows]})
+        out = pd.DataFrame({"row": rows, "gold": [names[self.y[i]] for i in rows]})
         for j, name in enumerate(self.names):
             out[name] = [f"{'✓' if self.pred[j, i] == self.y[i] else '✗'} {names[self.pred[j, i]]} "
                          f"{self.conf[j, i]:.2f}" for i in rows]
+        out["text"] = [self.data.test.texts[i] for i in rows]
         return out
 
 

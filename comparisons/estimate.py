@@ -86,9 +86,9 @@ def device_rate(gpu_name: str | None) -> tuple[float, str]:
     """Sustained FLOP/s assumed for a device, and where the figure comes from."""
     if not gpu_name:
         return CPU_FLOPS, "CPU rate measured on this project's 2-core machine"
-    for key, peak in GPU_PEAKS.items():
-        if key in gpu_name.upper():
-            return peak * GPU_EFFICIENCY, f"{GPU_EFFICIENCY:.0%} of the {key}'s datasheet peak"
+    key = max((k for k in GPU_PEAKS if k in gpu_name.upper()), key=len, default=None)
+    if key:
+        return GPU_PEAKS[key] * GPU_EFFICIENCY, f"{GPU_EFFICIENCY:.0%} of the {key}'s datasheet peak"
     return GPU_DEFAULT_PEAK * GPU_EFFICIENCY, "an unknown GPU: a generic rate"
 
 
@@ -166,9 +166,10 @@ class Rates:
 # ~76 GFLOP/s; the Trainer's curve evaluations 0.17 s a tweet with full fine-tuning, 0.28 s with LoRA's adapters
 # unmerged (fitted on the two sizes of each); a perplexity pass ~55-90 GFLOP/s;
 # training steps of 16 tweets 1.2 s (LoRA) and 4.5 s (full); adaptation's 8 blocks of 128 tokens 9.6 s a step;
-# MiniLM embeds ~115 tweets/s; loading the bundled LM 1-2 s, MiniLM with sentence-transformers' import 4-7.5 s.
+# MiniLM embeds ~105 tweets/s (2,200 texts in 21.0 s); SetFit's contrastive steps (32 pairs) 2.46 s each
+# (~79 GFLOP/s); loading the bundled LM 1-2 s, MiniLM with sentence-transformers' import 4-7.5 s.
 CPU_RATES = Rates("cpu", scoring=76e9, trainer_eval=38e9, trainer_eval_lora=24e9, perplexity=60e9, train_full=75e9,
-                  train_lora=187e9, train_lm=57e9, encoder_forward=1.5e11, encoder_train=1.15e11, lm_load=2.0,
+                  train_lora=187e9, train_lm=57e9, encoder_forward=1.07e11, encoder_train=7.9e10, lm_load=2.0,
                   encoder_load=6.0, trainer_setup=1.0, step_base=0.0, step_per_param=0.0,
                   source="rates measured on this project's 2-core CPU (bench/estimate_time.py)")
 # One H200, 2026-11-30 (../shared/gpu-anchors.md): inference 7,643 tweets/s of GPT-2 124M at ~25 tokens (4.7e13
@@ -188,7 +189,8 @@ def rates_for(gpu_name: str | None) -> Rates:
     """The device's rates: this CPU's when no GPU is named; the H200's measured ones, scaled, for a GPU."""
     if not gpu_name:
         return CPU_RATES
-    key = next((k for k in GPU_PEAKS if k in gpu_name.upper()), None)
+    # The longest name that matches: "A10" is also in "A100".
+    key = max((k for k in GPU_PEAKS if k in gpu_name.upper()), key=len, default=None)
     compute = (GPU_PEAKS[key] if key else GPU_DEFAULT_PEAK) / GPU_PEAKS["H200"]
     bandwidth = (GPU_BANDWIDTH[key] if key else 1.0e12) / H200_BANDWIDTH
     r = H200_RATES

@@ -205,6 +205,9 @@ DISK_BYTES_PER_SECOND = 300e6  # writing safetensors to local disk
 BASELINE_FIXED_SECONDS = 7.6  # TF-IDF + logistic regression: 9.0 s at 1,000 train tweets, 18.6 s at 8,000 (this CPU)
 BASELINE_SECONDS_PER_TRAIN_TWEET = 1.37e-3
 LINEAR_FIT_SECONDS = (1.0, 1 / 2000)  # logistic regression on embeddings: fixed, per train row
+# SetFit's fixed cost before its first step (sentence pairs drawn, sentence-transformers' trainer built): 168.5 s of
+# training at 60 steps and 315.9 s at 120 (batch 32, MiniLM, this CPU, 2026-12-02) fit 21 s + 2.46 s a step.
+SETFIT_FIXED_SECONDS = 21.0
 PROMPT_EXTRA_TOKENS = 12  # an instruction and the label cue around each few-shot prompt
 
 
@@ -271,7 +274,7 @@ def time_for(method: str, config, data: TweetData, gpu_name: str | None):
         if params is None:
             return None
         tokens = min(config.max_length, mean_tokens(data.train.texts, extra=2))
-        tl.add("load", tl.rates.encoder_load).add("setup", tl.rates.trainer_setup)
+        tl.add("load", tl.rates.encoder_load).add("setup", tl.rates.trainer_setup + SETFIT_FIXED_SECONDS)
         tl.add("train", 6 * params * config.max_steps * config.batch_size * 2 * tokens / tl.rates.encoder_train)
         tl.encode("embed", params, (n_train + n_eval) * tokens)
         return tl.add("fit", LINEAR_FIT_SECONDS[0] + LINEAR_FIT_SECONDS[1] * n_train)

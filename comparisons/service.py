@@ -370,15 +370,20 @@ def stream_run_all(data: TweetData, stop, store: RunStore | None = None, seed: i
             break
 
 
-def run_all_summary(records: list[RunRecord], seconds: float) -> str:
+def run_all_summary(records: list[RunRecord], seconds: float, verdict: bool = True) -> str:
+    """Each step's outcome; with `verdict`, what they found. The app says the verdict once, under Compare's table
+    (over every run on the split), so it asks for none here."""
     lines = [f"Run all finished in {seconds:.0f} s."]
     for r in records:
         acc = r.metrics.get("accuracy")
         lines.append(f"- {r.label}: {r.status}" + (f", accuracy {acc:.3f}" if acc is not None else ""))
     if not any(r.method == "setfit" for r in records):
         lines.append(f"- _{SETFIT_LEFT_OUT}_")
-    lines.append("\n**What it found**")
-    lines += [f"- {v}" for v in report.comparison_verdict(records) + report.peer_verdicts(records)]
+    if verdict:
+        lines.append("\n**What it found**")
+        lines += [f"- {v}" for v in report.comparison_verdict(records) + report.peer_verdicts(records)]
+    else:
+        lines.append("\nThe verdict, over every run on this eval split, is under the table.")
     return "\n".join(lines)
 
 
@@ -502,7 +507,8 @@ def progress_of(events: list[dict]) -> tuple[float, str]:
             return float(e.get("fraction") or 0.0), e["stage"]
         if e.get("event") == "progress" and e.get("total"):
             stage = e.get("stage", "scoring")
-            return e["done"] / e["total"], f"{stage}: {e['done']}/{e['total']}"
+            done = min(e["done"], e["total"])
+            return done / e["total"], f"{stage}: {done}/{e['total']}"
         if e.get("event") == "forgetting":
             return 1.0, "measuring forgetting (perplexity on general English)"
         if e.get("event") == "estimate":

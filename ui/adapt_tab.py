@@ -23,12 +23,13 @@ def build(data_fields: dict) -> dict:
         widgets = config_widgets(AdaptConfig, "ad", app_defaults(AdaptConfig))
         buttons = method_buttons("ad", "Adapt")
         status = gr.Markdown(elem_id="ad-status")
-        loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Language-model loss", height=260)
+        loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Language-model loss", height=260,
+                                 visible=False)
         result = gr.Markdown(elem_id="ad-result")
 
     def shown(u: svc.RunUpdate) -> dict:
         loss, _ = report.curves([e for e in u.events if e.get("event") == "train"])
-        return {status: u.status, result: u.markdown, loss_plot: plot_rows(loss)}
+        return {status: u.status, result: u.markdown, loss_plot: plot_rows(loss, 2)}
 
     wire_method("adapt", widgets, data_fields, buttons, status, [status, result, loss_plot], shown)
     return widgets

@@ -11,7 +11,7 @@ from comparisons import service as svc
 from comparisons.errors import UserError
 from comparisons.exports import export_folder
 
-from .common import LIGHT, PRIVATE, selected_data, split_data, user_errors, visitor
+from .common import LIGHT, PRIVATE, Table, selected_data, split_data, user_errors, visitor
 
 
 def data_field_values(selection: dict) -> dict:
@@ -52,7 +52,8 @@ def build(data_fields: dict):
             chosen = gr.Dropdown([], label="Your boards", elem_id="board-chosen")
             refresh = gr.Button("Refresh", elem_id="board-refresh")
         summary = gr.Markdown(elem_id="board-summary")
-        table = gr.Dataframe(label="Leaderboard", wrap=True, interactive=False, elem_id="board-table")
+        table = Table(label="Leaderboard", wrap=True, elem_id="board-table",
+                      empty="no entries yet: create or join a board, then run a method")
         with gr.Accordion("Host: remove entries, freeze, export", open=False, elem_id="board-host"):
             with gr.Row():
                 entry = gr.Dropdown([], label="Entry (run id)", elem_id="board-entry")

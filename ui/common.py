@@ -323,9 +323,47 @@ def user_errors(fn):
     return plain
 
 
-def plot_rows(df: pd.DataFrame):
-    """No update for an empty frame: a Gradio plot first sent no rows never draws later ones."""
-    return df if len(df) else gr.skip()
+NOTHING_YET = "nothing yet: run a method (Fine-tune, Few-shot, RAG or Peers), or Run all in Compare"
+
+
+def nothing_yet(note: str = NOTHING_YET) -> pd.DataFrame:
+    """What an empty table shows: one line saying why, instead of a bare header row "1 2 3"."""
+    return pd.DataFrame({"Nothing yet": [note]})
+
+
+def Table(*, empty: str = NOTHING_YET, **kwargs) -> gr.Dataframe:  # noqa: N802 (used as a component class)
+    """A read-out Dataframe that says, in one line, what fills it while it is empty (an empty frame sent later too).
+    Its postprocess is wrapped per instance: a subclass of a Gradio component would write a .pyi beside this file."""
+    kwargs.setdefault("value", nothing_yet(empty))
+    kwargs.setdefault("interactive", False)
+    table = gr.Dataframe(**kwargs)
+    shown = table.postprocess
+
+    def postprocess(value):
+        if value is None or (isinstance(value, (pd.DataFrame, list)) and len(value) == 0):
+            value = nothing_yet(empty)
+        return shown(value)
+
+    table.postprocess = postprocess
+    return table
+
+
+def plot_rows(df: pd.DataFrame, min_x: int = 1):
+    """Shows a chart once it has something to draw (charts start hidden: an empty one is a grey box); no update
+    before that, as a Gradio plot first sent no rows never draws later ones. `min_x`: the distinct x values a
+    line needs (a one-point curve is a dot with meaningless axis ticks)."""
+    if not len(df) or df.iloc[:, 0].nunique() < min_x:
+        return gr.skip()
+    return gr.update(value=df, visible=True)
+
+
+def figure_update(record):
+    """A run's confusion matrix, shown once there is one (its plot starts hidden)."""
+    from comparisons import report
+
+    if record is None or not record.metrics:
+        return gr.skip()
+    return gr.update(value=report.confusion_figure(record), visible=True)
 
 
 def error_text(e: Exception) -> str:

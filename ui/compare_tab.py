@@ -14,12 +14,13 @@ from . import workers
 from .common import (
     HEAVY,
     LIGHT,
+    NOTHING_YET,
     PRIVATE,
+    Table,
     admit_values,
     announce_handler,
     attach_admission,
     heavy_turn,
-    plot_rows,
     selected_data,
     split_data,
     stop_run,
@@ -40,7 +41,8 @@ def build(data_fields: dict):
             refresh = gr.Button("Refresh", elem_id="compare-refresh")
             fp = gr.Dropdown([], label="Eval split (fingerprint)", allow_custom_value=True)
         status = gr.Markdown(elem_id="compare-status")
-        table = gr.Dataframe(label="Runs", wrap=True, elem_id="compare-table")
+        table = Table(label="Runs on this eval split, best first (every column is in the export)", wrap=True,
+                      elem_id="compare-table")
         verdicts = gr.Markdown(elem_id="compare-verdicts")
         with gr.Accordion("Paired test of two runs", open=False, elem_id="compare-paired"):
             gr.Markdown("Two runs on the same eval tweets: a paired bootstrap interval of their accuracy difference "
@@ -50,9 +52,10 @@ def build(data_fields: dict):
                 run_b = gr.Dropdown([], label="Run B", elem_id="paired-b")
                 paired = gr.Button("Test", elem_id="paired-test")
             paired_out = gr.Markdown(elem_id="paired-result")
-        bars = gr.BarPlot(x="run", y="value", color="metric", title="Accuracy and macro-F1", height=340,
-                          x_label_angle=-30, y_lim=[0, 1])
-        gallery = gr.Gallery(label="Confusion matrices", columns=3, height=320)
+        bars = gr.BarPlot(x="run", y="value", color="metric", title="Accuracy and macro-F1, best first", height=380,
+                          x_label_angle=-40, y_lim=[0, 1], sort=None, visible=False, elem_id="compare-bars")
+        gallery = gr.Gallery(label="Confusion matrices, best first", columns=3, height="auto", object_fit="contain",
+                             visible=False, elem_id="compare-gallery")
         with gr.Row():
             export = gr.Button("Export CSV / JSON / Markdown")
             files = gr.File(label="Exports", file_count="multiple")
@@ -60,7 +63,7 @@ def build(data_fields: dict):
                           elem_id="compare-yours"):
             gr.Markdown("Only your own runs are listed here, and only you can delete them or take their models. "
                         "Every saved model has a model card (README.md) with its metrics, settings and data.")
-            all_runs = gr.Dataframe(wrap=True, elem_id="compare-all-runs")
+            all_runs = Table(wrap=True, elem_id="compare-all-runs", empty="none of your runs yet")
             with gr.Row():
                 own = gr.Dropdown([], label="Run", elem_id="own-run")
                 delete = gr.Button("Delete run", variant="stop", elem_id="own-delete")
@@ -83,10 +86,17 @@ def build(data_fields: dict):
         choices = [(f"{r.label} [{r.run_id[-6:]}] {r.metrics.get('accuracy', 0):.3f}", r.run_id) for r in ranked]
         pick = lambda i: choices[i][1] if len(choices) > i else None  # noqa: E731
         mine = [(f"{r.label} [{r.run_id}] {r.status}", r.run_id) for r in store.list()]
-        return {table: t, bars: plot_rows(b), gallery: images, fp: gr.update(choices=fps, value=chosen),
-                all_runs: report.runs_table(store), verdicts: "\n".join(f"- {v}" for v in lines),
+        said = "\n".join(f"- {v}" for v in lines) if lines else f"_{NOTHING_YET.capitalize()}._"
+        return {table: t, bars: bar_update(b), gallery: gr.update(value=images, visible=bool(images)),
+                fp: gr.update(choices=fps, value=chosen), all_runs: report.runs_table(store), verdicts: said,
                 run_a: gr.update(choices=choices, value=pick(0)), run_b: gr.update(choices=choices, value=pick(1)),
                 own: gr.update(choices=mine, value=None)}
+
+    def bar_update(b):
+        """Best first (the rows come ranked): the chart keeps the rows' order instead of sorting names."""
+        if not len(b):
+            return gr.skip()
+        return gr.update(value=b, visible=True, sort=list(dict.fromkeys(b["run"])))
 
     @user_errors
     def do_paired(a, b, request: gr.Request = None):
@@ -131,7 +141,7 @@ def build(data_fields: dict):
                 records = u.records
                 line = f"**{u.step}** — {'done' if u.finished else u.progress[1]} · {svc.wait_seconds(t0)}"
                 yield {status: line, **(view(None, request) if u.finished else {})}
-        yield {status: svc.run_all_summary(records, time.perf_counter() - t0), **view(None, request)}
+        yield {status: svc.run_all_summary(records, time.perf_counter() - t0, verdict=False), **view(None, request)}
 
     paired.click(do_paired, [run_a, run_b], paired_out, **LIGHT, **PRIVATE)
     refresh.click(view, fp, outputs, **LIGHT, **PRIVATE)

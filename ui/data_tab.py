@@ -13,10 +13,12 @@ from .common import (
     HEAVY,
     LIGHT,
     PRIVATE,
+    Table,
     admit_values,
     attach_admission,
     error_text,
     heavy_turn,
+    plot_rows,
     selected_data,
     user_errors,
 )
@@ -31,7 +33,7 @@ def load_overview(request: gr.Request | None = None, **data_fields) -> dict:
         return {"notice": error_text(e), "overview": ""}
     o = report.data_overview(data)
     return {"notice": "\n".join(f"> {n}" for n in o["notices"]), "overview": o["markdown"],
-            "distribution": o["distribution"], "lengths": o["lengths"], "leakage": o["leakage"]}
+            "distribution": plot_rows(o["distribution"]), "lengths": plot_rows(o["lengths"]), "leakage": o["leakage"]}
 
 
 def build() -> dict:
@@ -62,13 +64,16 @@ def build() -> dict:
         notice = gr.Markdown(elem_id="data-notice")
         overview = gr.Markdown(elem_id="data-overview")
         with gr.Row():
-            dist = gr.BarPlot(x="label", y="count", color="split", title="Labels per split", height=260)
-            hist = gr.BarPlot(x="words", y="tweets", title="Train tweet length (words)", height=260, sort="x")
-        leak = gr.Dataframe(label="Leakage: eval tweets also in train", wrap=True, max_height=240)
+            dist = gr.BarPlot(x="label", y="count", color="split", title="Labels per split", height=260,
+                              visible=False)
+            hist = gr.BarPlot(x="words", y="tweets", title="Train tweet length (words)", height=260, sort="x",
+                              x_label_angle=-45, visible=False)
+        leak = Table(label="Leakage: eval tweets also in train", wrap=True, max_height=240,
+                     empty="none: no eval tweet is also in train (or no data loaded yet)")
         with gr.Accordion("Near duplicates (embeddings)", open=False):
             threshold = gr.Slider(0.8, 1.0, value=0.95, step=0.01, label="Cosine threshold")
             near_btn = gr.Button("Find near duplicates")
-            near = gr.Dataframe(wrap=True, max_height=240)
+            near = Table(wrap=True, max_height=240, empty="none found (or not searched yet)")
         with gr.Accordion("Data quality: duplicates, conflicting labels, suspected label errors", open=False,
                           elem_id="quality"):
             gr.Markdown("On the selection's **train** rows: exact and near duplicates and those whose labels conflict, "
@@ -79,7 +84,8 @@ def build() -> dict:
             quality_btn = gr.Button("Quality report", elem_id="quality-run")
             quality_summary = gr.Markdown(elem_id="quality-summary")
             finding = gr.Dropdown([], label="Finding", elem_id="quality-finding")
-            finding_rows = gr.Dataframe(wrap=True, max_height=320, elem_id="quality-rows")
+            finding_rows = Table(wrap=True, max_height=320, elem_id="quality-rows",
+                                 empty="none found (or no report yet: press Quality report)")
             with gr.Row():
                 keep_rows = gr.Textbox(label="Rows to keep anyway (comma-separated)", elem_id="quality-keep")
                 drop_suspects = gr.Button("Drop suspected label errors", elem_id="drop-suspects")
@@ -105,7 +111,11 @@ def build() -> dict:
         if not report or not key:
             return pd.DataFrame()
         f = next((f for f in report["findings"] if f["key"] == key), None)
-        return pd.DataFrame(f["detail"]) if f else pd.DataFrame()
+        if not f:
+            return pd.DataFrame()
+        table = pd.DataFrame(f["detail"])
+        # The labels (and the suggested label) first, the text last: it wraps and would push them off screen.
+        return table[[c for c in table.columns if c != "text"] + (["text"] if "text" in table.columns else [])]
 
     @user_errors
     def run_quality(request: gr.Request = None, **data_fields):

@@ -12,7 +12,7 @@ from comparisons.errors import UserError
 from comparisons.exports import export_folder
 
 from . import workers
-from .common import LIGHT, PRIVATE, selected_data, user_errors, visitor
+from .common import LIGHT, PRIVATE, Table, selected_data, user_errors, visitor
 
 
 def build(data_fields: dict) -> None:
@@ -32,13 +32,17 @@ def build(data_fields: dict) -> None:
             show = gr.Button("Show", variant="primary", elem_id="dis-show")
             export = gr.Button("Export the filtered rows as CSV", elem_id="dis-export")
         counts = gr.Markdown(elem_id="dis-counts")
-        table = gr.Dataframe(wrap=True, max_height=420, interactive=False, elem_id="dis-table")
+        table = Table(wrap=True, max_height=420, elem_id="dis-table", max_chars=120,
+                      empty="nothing yet: finish two runs on this data, then press Show")
         files = gr.File(label="Export")
         detail = gr.Markdown(elem_id="dis-detail")
         with gr.Row():
-            probs = gr.Dataframe(label="Each run's label probabilities", wrap=True, elem_id="dis-probs")
-            fewshot = gr.Dataframe(label="Few-shot: before and after calibration", wrap=True, elem_id="dis-fewshot")
-        neighbours = gr.Dataframe(label="RAG: nearest train tweets", wrap=True, elem_id="dis-neighbours")
+            probs = Table(label="Each run's label probabilities", wrap=True, elem_id="dis-probs",
+                          empty="click a row of the table above")
+            fewshot = Table(label="Few-shot: before and after calibration", wrap=True, elem_id="dis-fewshot",
+                            empty="no few-shot run on this data (or no row clicked yet)")
+        neighbours = Table(label="RAG: nearest train tweets", wrap=True, elem_id="dis-neighbours",
+                           empty="no RAG run on this data (or no row clicked yet)")
         prompt = gr.Textbox(label="The few-shot prompt for this tweet", lines=8, elem_id="dis-prompt")
         with gr.Accordion("Eval-label suspects: which 'errors' are likely wrong gold labels", open=False):
             gr.Markdown("cleanlab over the eval split, from the finished runs' averaged probabilities. Shown only: an "
@@ -47,8 +51,10 @@ def build(data_fields: dict) -> None:
             with gr.Row():
                 top = gr.Number(20, precision=0, label="Top suspects", minimum=1, maximum=500)
                 suspects_btn = gr.Button("Find eval-label suspects", elem_id="dis-suspects")
-            suspects = gr.Dataframe(wrap=True, max_height=320, elem_id="dis-suspects-table")
-            ranges = gr.Dataframe(label="Accuracy if the top suspects are mislabelled", wrap=True)
+            suspects = Table(wrap=True, max_height=320, elem_id="dis-suspects-table",
+                             empty="press Find eval-label suspects")
+            ranges = Table(label="Accuracy if the top suspects are mislabelled", wrap=True,
+                           empty="press Find eval-label suspects")
         rows_state = gr.State([])
 
     def filters(values: dict) -> dict:

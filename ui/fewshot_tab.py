@@ -9,7 +9,17 @@ from comparisons import report
 from comparisons import service as svc
 from fewshot.config import MOST_ACCURATE, SWEEP_SHOTS, FewshotConfig
 
-from .common import PRIVATE, app_defaults, config_widgets, method_buttons, plot_rows, start_job, wire_method
+from .common import (
+    PRIVATE,
+    Table,
+    app_defaults,
+    config_widgets,
+    figure_update,
+    method_buttons,
+    plot_rows,
+    start_job,
+    wire_method,
+)
 
 
 def build(data_fields: dict) -> dict:
@@ -26,20 +36,21 @@ def build(data_fields: dict) -> dict:
         status = gr.Markdown(elem_id="fs-status")
         result = gr.Markdown(elem_id="fs-result")
         with gr.Row():
-            cm = gr.Plot(label="Confusion matrix")
+            cm = gr.Plot(label="Confusion matrix", visible=False)
             sweep_plot = gr.LinePlot(x="shots", y="accuracy", color="calibration", title="Accuracy vs shots",
-                                     height=260)
-        examples = gr.Dataframe(label="Example prompts (gold label, label probabilities)", wrap=True, max_height=300)
+                                     visible=False, height=260)
+        examples = Table(label="Example prompts (gold label, label probabilities)", wrap=True, max_height=300,
+                         empty="nothing yet: press Start")
 
     def shown(u: svc.RunUpdate) -> dict:
         out = {status: u.status, result: u.markdown}
         if u.finished and u.record is not None:
-            out[cm] = report.confusion_figure(u.record) if u.record.metrics else None
+            out[cm] = figure_update(u.record)
             out[examples] = pd.DataFrame(u.record.diagnostics.get("examples", []))
         return out
 
     def shown_sweep(u: svc.RunUpdate) -> dict:
-        return {**shown(u), sweep_plot: plot_rows(report.sweep_points(u.records))}
+        return {**shown(u), sweep_plot: plot_rows(report.sweep_points(u.records), 2)}
 
     def most_accurate():
         return {**{widgets[k]: v for k, v in MOST_ACCURATE.values.items()}, status: MOST_ACCURATE.shown}

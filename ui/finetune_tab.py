@@ -8,7 +8,7 @@ from comparisons import report
 from comparisons import service as svc
 from finetune.config import PRESETS, FinetuneConfig
 
-from .common import app_defaults, config_widgets, method_buttons, plot_rows, wire_method
+from .common import app_defaults, config_widgets, figure_update, method_buttons, plot_rows, wire_method
 
 
 def build(data_fields: dict) -> dict:
@@ -21,18 +21,19 @@ def build(data_fields: dict) -> dict:
         buttons = method_buttons("ft", "Start fine-tuning")
         status = gr.Markdown(elem_id="ft-status")
         with gr.Row():
-            loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss", height=260)
-            acc_plot = gr.LinePlot(x="step", y="value", color="series", title="Accuracy", height=260, y_lim=[0, 1])
+            loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss", height=260, visible=False)
+            acc_plot = gr.LinePlot(x="step", y="value", color="series", title="Accuracy", height=260, y_lim=[0, 1],
+                                   visible=False)
         result = gr.Markdown(elem_id="ft-result")
         with gr.Row():
-            cm = gr.Plot(label="Confusion matrix")
+            cm = gr.Plot(label="Confusion matrix", visible=False)
             download = gr.File(label="Trained adapter / model (safetensors)")
 
     def shown(u: svc.RunUpdate) -> dict:
         loss, acc = report.curves([e for e in u.events if e.get("event") in ("train", "eval")])
-        out = {status: u.status, result: u.markdown, loss_plot: plot_rows(loss), acc_plot: plot_rows(acc)}
+        out = {status: u.status, result: u.markdown, loss_plot: plot_rows(loss, 2), acc_plot: plot_rows(acc, 2)}
         if u.finished and u.record is not None:
-            out[cm] = report.confusion_figure(u.record) if u.record.metrics else None
+            out[cm] = figure_update(u.record)
             out[download] = svc.model_archive(u.record)
         return out
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import report
 from peers.config import BaselineConfig, SetfitConfig
 
-from .common import app_defaults, config_widgets, method_buttons, wire_method
+from .common import app_defaults, config_widgets, figure_update, method_buttons, wire_method
 
 SECTIONS = (
     ("baseline", BaselineConfig, "bl", "TF-IDF baseline",
@@ -33,7 +32,7 @@ def build(data_fields: dict) -> dict:
                 buttons = method_buttons(prefix, f"Run {title}")
                 status = gr.Markdown(elem_id=f"{prefix}-status")
                 result = gr.Markdown(elem_id=f"{prefix}-result")
-                cm = gr.Plot(label="Confusion matrix")
+                cm = gr.Plot(label="Confusion matrix", visible=False)
             wire_method(method, widgets, data_fields, buttons, status, [status, result, cm], _shown(status, result, cm))
             out[method] = widgets
     return out
@@ -43,6 +42,6 @@ def _shown(status, result, cm):
     def shown(u) -> dict:
         out = {status: u.status, result: u.markdown}
         if u.finished and u.record is not None:
-            out[cm] = report.confusion_figure(u.record) if u.record.metrics else None
+            out[cm] = figure_update(u.record)
         return out
     return shown

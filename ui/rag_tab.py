@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import report
 from comparisons import service as svc
 from rag.config import RagConfig
 
@@ -12,8 +11,10 @@ from . import workers
 from .common import (
     LIGHT,
     PRIVATE,
+    Table,
     app_defaults,
     config_widgets,
+    figure_update,
     method_buttons,
     selected_data,
     user_errors,
@@ -32,16 +33,16 @@ def build(data_fields: dict) -> dict:
         buttons = method_buttons("rag", "Run RAG")
         status = gr.Markdown(elem_id="rag-status")
         result = gr.Markdown(elem_id="rag-result")
-        cm = gr.Plot(label="Confusion matrix")
+        cm = gr.Plot(label="Confusion matrix", visible=False)
         with gr.Row():
             query = gr.Textbox(label="Neighbours of a tweet", placeholder="type a tweet", scale=4)
             look = gr.Button("Show neighbours", scale=1)
-        neighbours = gr.Dataframe(wrap=True, max_height=300)
+        neighbours = Table(wrap=True, max_height=300, empty="type a tweet and press Show neighbours")
 
     def shown(u: svc.RunUpdate) -> dict:
         out = {status: u.status, result: u.markdown}
         if u.finished and u.record is not None:
-            out[cm] = report.confusion_figure(u.record) if u.record.metrics else None
+            out[cm] = figure_update(u.record)
         return out
 
     @user_errors

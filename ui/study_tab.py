@@ -17,6 +17,7 @@ from .common import (
     HEAVY,
     LIGHT,
     PRIVATE,
+    Table,
     attach_admission,
     heavy_turn,
     selected_data,
@@ -105,7 +106,8 @@ def build(data_fields: dict) -> dict:
         status = gr.Markdown(elem_id="study-status")
         chart = gr.Plot(label="Chart", elem_id="study-chart")
         found = gr.Markdown(elem_id="study-findings")
-        table = gr.Dataframe(label="Cells: mean over seeds ± half the 95 % interval", wrap=True, elem_id="study-table")
+        table = Table(label="Cells: mean over seeds ± half the 95 % interval", wrap=True, elem_id="study-table",
+                      empty="no study yet: press Start, or choose one of your studies")
         with gr.Row():
             export = gr.Button("Export CSV / JSON / PNG", elem_id="study-export")
             files = gr.File(label="Exports", file_count="multiple")
@@ -222,6 +224,8 @@ def build(data_fields: dict) -> dict:
     estimate.click(do_estimate, inputs_kwargs={**study_inputs, **data_fields}, outputs=status, **LIGHT, **PRIVATE)
     w["preset"].input(do_preset, inputs_kwargs={**w, **data_fields}, outputs=[status, *study_inputs.values()],
                       **LIGHT, **PRIVATE)
+    for c in study_inputs.values():  # an edited spec is no longer the preset it started from
+        c.input(lambda: "Custom", None, w["preset"], queue=False, show_progress="hidden", **PRIVATE)
     refresh.click(studies_choices, None, chosen, **PRIVATE)
     chosen.input(user_errors(shown_study), chosen, [chart, found, table], **LIGHT, **PRIVATE)
     export.click(do_export, chosen, files, **PRIVATE)

@@ -6,7 +6,7 @@ import gradio as gr
 import pandas as pd
 
 from . import workers
-from .common import LIGHT, PRIVATE, selected_data, user_errors, visitor
+from .common import LIGHT, PRIVATE, Table, selected_data, user_errors, visitor
 
 
 def build(data_fields: dict) -> None:
@@ -16,9 +16,11 @@ def build(data_fields: dict) -> None:
             text = gr.Textbox(label="Tweet", placeholder="just got the job offer, so happy!", scale=4,
                               elem_id="try-text")
             go = gr.Button("Classify", variant="primary", scale=1, elem_id="try-go")
-        answers = gr.Dataframe(label="Label and probabilities per method", elem_id="try-table")
-        neighbours = gr.Dataframe(label="RAG: nearest train tweets", wrap=True)
-        setfit_neighbours = gr.Dataframe(label="SetFit: nearest train tweets in its fine-tuned space", wrap=True)
+        answers = Table(label="Label and probabilities per method", elem_id="try-table",
+                        empty="type a tweet and press Classify (uses your finished runs on this data)")
+        neighbours = Table(label="RAG: nearest train tweets", wrap=True, empty="no RAG run on this data yet")
+        setfit_neighbours = Table(label="SetFit: nearest train tweets in its fine-tuned space", wrap=True,
+                                  empty="no SetFit run on this data yet")
         prompt = gr.Textbox(label="Few-shot prompt used", lines=8)
 
     @user_errors

@@ -1,5 +1,8 @@
-"""A newcomer in a real browser (1400 px): uploads a file and presses Load (their file, not the sample); runs a
-method and opens Compare (their run is there, without Refresh); reads no developer's text on the way."""
+"""A newcomer in a real browser (1400 px, then a phone's 390 px): sees a one-line "nothing yet" where a table or
+chart has nothing to show; uploads a file and presses Load (their file, not the sample); runs RAG and the TF-IDF
+baseline and opens Compare (their runs are there, without Refresh, in readable columns that fit the page, best
+first, every confusion matrix whole); reads the disagreements with the gold label and each prediction on screen;
+and reads no developer's text, raw column name or Markdown marker on the way."""
 from __future__ import annotations
 
 import re
@@ -10,6 +13,48 @@ from tests.e2e.test_browser import SHOTS, app_url, fill, page, tab, wait_text  #
 
 pytestmark = pytest.mark.e2e
 DEVELOPER_TEXT = re.compile(r"bench/|RESULTS\.md|--[a-z]+-[a-z]+|\.py\b|/tmp/|site-packages")
+MARKDOWN_MARKERS = re.compile(r"\*\*|(?<![\w/])__\w|^#+ ", re.M)
+RAW_COLUMNS = re.compile(r"\b[a-z]+_[a-z_]+\b")  # run_id, macro_f1, inference_tweets_per_second ...
+
+# Every table on the page: (its id or label, how much wider it is than the box it sits in, its header cells).
+TABLES_JS = """() => [...document.querySelectorAll('table')].filter(t => t.offsetParent !== null).map(t => {
+    const block = t.closest('.block') || t.parentElement;
+    const heads = [...t.querySelectorAll('thead th')].map(h => h.innerText.trim()).filter(Boolean);
+    return {id: block.id || (block.querySelector('label, span[data-testid=block-info]') || {}).innerText || '?',
+            overflow: t.getBoundingClientRect().width - block.getBoundingClientRect().width,
+            page_overflow: t.getBoundingClientRect().right - window.innerWidth, heads};
+})"""
+
+
+def headers(pg, elem_id: str) -> list[str]:
+    return [h.strip() for h in pg.locator(f"#{elem_id} thead th").all_inner_texts() if h.strip()]
+
+
+def check_readable(pg, where: str) -> list[str]:
+    """What a newcomer should never read on this page; returns the visible text for further checks."""
+    text = pg.locator("body").inner_text()
+    assert not DEVELOPER_TEXT.findall(text), (where, DEVELOPER_TEXT.findall(text))
+    assert not MARKDOWN_MARKERS.findall(text), (where, MARKDOWN_MARKERS.findall(text))
+    for t in pg.evaluate(TABLES_JS):
+        assert t["page_overflow"] <= 2, (where, "a table wider than the page", t)
+        assert not [h for h in t["heads"] if RAW_COLUMNS.fullmatch(h)], (where, "raw column names", t)
+        assert t["heads"] != ["1", "2", "3"], (where, "an empty table's bare header", t)
+    return text
+
+
+def test_an_empty_app_says_nothing_yet_instead_of_bare_tables_and_grey_charts(page, app_url):  # noqa: F811
+    """Before any run: Compare's table and verdict say what fills them; its charts are not drawn as grey boxes."""
+    tab(page, "Compare")
+    page.locator("#compare-verdicts").filter(has_text="Nothing yet").wait_for(timeout=30_000)  # the view came
+    assert "Nothing yet" in page.locator("#compare-table").inner_text()
+    assert not page.locator("#compare-bars").is_visible() and not page.locator("#compare-gallery").is_visible()
+    for name in ("Disagreements", "Try it", "Studies", "Workshop"):
+        tab(page, name)
+        page.wait_for_timeout(500)
+        check_readable(page, name)
+    tab(page, "Compare")
+    check_readable(page, "Compare (empty)")
+    page.screenshot(path=str(SHOTS / "19-newcomer-empty.png"), full_page=True)
 
 
 def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(page, app_url, tmp_path):  # noqa: F811
@@ -28,17 +73,61 @@ def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(
     overview = wait_text(page, "#data-overview", "rows", 120)
     assert "my tweets" in overview and "64 rows" in overview and "16 rows" in overview  # their 80 rows, split 80/20
     page.screenshot(path=str(SHOTS / "20-newcomer-upload.png"), full_page=True)
-    texts = [page.locator("body").inner_text()]
+    check_readable(page, "Data")
 
     tab(page, "RAG")
     page.locator("#rag-start").click()
     wait_text(page, "#rag-result", "accuracy", 300)
-    texts.append(page.locator("body").inner_text())
+    check_readable(page, "RAG")
+    tab(page, "Peers")
+    page.locator("#bl-start").click()
+    wait_text(page, "#bl-result", "accuracy", 300)
+    check_readable(page, "Peers")
 
     tab(page, "Compare")  # no Refresh pressed
-    page.locator("#compare-table").filter(has_text="rag").wait_for(timeout=60_000)
+    page.locator("#compare-table").filter(has_text="baseline").filter(has_text="rag").wait_for(timeout=60_000)
+    assert headers(page, "compare-table")[:3] == ["Run", "Accuracy (95 % CI)", "Macro-F1"]
+    page.locator("#compare-gallery img").nth(1).wait_for(timeout=30_000)  # both confusion matrices, whole
+    assert page.locator("#compare-gallery img").count() == 2
+    assert page.locator("#compare-bars").is_visible()
+    verdicts = page.locator("#compare-verdicts").inner_text()
+    assert verdicts.count("Winner") == 1 and not re.search(r"\b0x\b|(buys|loses) 0\.0 points", verdicts)
     page.screenshot(path=str(SHOTS / "21-newcomer-compare.png"), full_page=True)
-    texts.append(page.locator("body").inner_text())
-    for text in texts:
-        found = DEVELOPER_TEXT.findall(text)
-        assert not found, found
+    check_readable(page, "Compare")
+
+    tab(page, "Disagreements")
+    page.locator("#dis-filter").get_by_label("every tweet").check()
+    page.locator("#dis-show").click()
+    wait_text(page, "#dis-counts", "tweets", 120)
+    heads = headers(page, "dis-table")
+    assert heads[:2] == ["row", "gold"] and heads[-1] == "text" and len(heads) == 5, heads
+    gold = page.locator("#dis-table thead th").nth(1).bounding_box()
+    prediction = page.locator("#dis-table thead th").nth(3).bounding_box()
+    assert gold["x"] + gold["width"] <= 1400 and prediction["x"] + prediction["width"] <= 1400  # on screen
+    page.screenshot(path=str(SHOTS / "22-newcomer-disagreements.png"), full_page=True)
+    check_readable(page, "Disagreements")
+
+
+def test_a_phone_sees_every_tab_within_its_width(page, app_url):  # noqa: F811
+    """At 390 px no tab is wider than the screen (a sideways scroll hides buttons and tables' columns)."""
+    phone = page.context.browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                                          is_mobile=True, has_touch=True)
+    try:
+        phone.goto(app_url[0])
+        phone.get_by_role("tab", name="Data").wait_for(timeout=60_000)
+        wide = {}
+        for name in ("Data", "Fine-tune", "Few-shot", "RAG", "Peers", "Compare", "Disagreements", "Try it"):
+            tab_button = phone.get_by_role("tab", name=name, exact=True)
+            if tab_button.count() and tab_button.is_visible():
+                tab_button.click()
+            else:  # Gradio folds the tabs that do not fit into a menu
+                phone.locator(".overflow-menu > button").first.click()
+                phone.locator(".overflow-dropdown button").filter(has_text=name).first.click()
+            phone.wait_for_timeout(700)
+            width = phone.evaluate("() => document.documentElement.scrollWidth")
+            if width > 392:
+                wide[name] = width
+            phone.screenshot(path=str(SHOTS / f"30-phone-{name.lower().replace(' ', '-')}.png"), full_page=True)
+    finally:
+        phone.close()
+    assert not wide, wide

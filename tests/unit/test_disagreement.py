@@ -44,7 +44,8 @@ def test_each_filter_returns_exactly_the_planted_rows():
     counts = b.counts("run-a", "run-b", 0.8)
     assert counts == {"all": 8, "all_wrong": 2, "a_right_b_wrong": 3, "disagree": 4, "confident_errors": 5}
     frame = b.frame(b.rows("all_wrong"))
-    assert frame["text"].tolist() == ["great day", "awful day"] and frame.iloc[0, 3].startswith("✗ negative 0.90")
+    assert frame["text"].tolist() == ["great day", "awful day"] and frame.iloc[0, 2].startswith("✗ negative 0.90")
+    assert list(frame.columns)[:2] == ["row", "gold"] and list(frame.columns)[-1] == "text"
 
 
 def test_bad_filters_are_user_errors():

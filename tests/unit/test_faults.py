@@ -133,7 +133,9 @@ def test_app_handlers_show_errors_and_keep_serving(tmp_path, monkeypatch):
     assert "larger than the train split" in out["notice"]
     out = load_overview(**fields(svc.SOURCE_SAMPLE, None, "60", "20"))
     assert out["notice"].count("Error") == 0 and "60 rows" in out["overview"]
-    assert isinstance(out["distribution"], pd.DataFrame) and set(out["distribution"]["split"]) == {"train", "test"}
+    shown = out["distribution"]  # an update that shows the chart (hidden until there is something to draw)
+    assert shown["visible"] and isinstance(shown["value"], pd.DataFrame)
+    assert set(shown["value"]["split"]) == {"train", "test"}
 
 
 def test_ui_reads_no_server_paths():

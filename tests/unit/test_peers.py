@@ -2,6 +2,7 @@
 in Compare and Try it, stoppable, and bad settings answered with a message."""
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -177,4 +178,46 @@ def test_run_all_has_the_baseline_and_says_why_setfit_is_left_out_on_a_cpu(tmp_p
     summary = svc.run_all_summary([lm, peer], 12.0)
     assert "SetFit was left out on this CPU" in summary
     gap = 100 * (lm.metrics["accuracy"] - peer.metrics["accuracy"])
-    assert f"{abs(gap):.1f} points over the TF-IDF baseline" in summary
+    assert (f"{abs(gap):.1f} points {'over' if gap > 0 else 'to'} the TF-IDF baseline" in summary
+            or "matches the TF-IDF baseline" in summary)
+
+
+def test_a_cost_comparison_charges_the_embedding_a_cache_served(tmp_path, monkeypatch):
+    """RAG kNN embedded the tweets and was charged for it; RAG linear read the same embeddings from the cache and
+    was shown 'at 0x its time'. Both are charged for the embedding now, and the cache is named; a tie reads as one."""
+    import rag.embed
+    from comparisons.api import make_config, run_method
+    from comparisons.report import peer_verdicts, times_text
+    from rag.embed import register_embedder
+    from tests.stand_in import HashEmbedder
+
+    monkeypatch.setenv("TPR_EMBED_CACHE", str(tmp_path / "cold-cache"))
+    monkeypatch.setattr(rag.embed, "_EMBEDDERS", rag.embed.LRU(rag.embed.MAX_EMBEDDERS))  # none with a warm cache
+    register_embedder("test-hash", HashEmbedder)
+    data, store = planted(), RunStore(tmp_path / "runs")
+    peer = run_method("baseline", make_config("baseline", {}), data, store=store)
+    knn = run_method("rag", make_config("rag", {"embedder": "test-hash", "k": 3}), data, store=store)
+    linear = run_method("rag", make_config("rag", {"embedder": "test-hash", "mode": "linear"}), data, store=store)
+    assert not knn.diagnostics["cache_hit"] and linear.diagnostics["cache_hit"]
+    lines = peer_verdicts([peer, knn, linear])
+    served = next(line for line in lines if line.startswith(linear.label))
+    assert f"embedding that the cache served it, as measured by {knn.label} [{knn.run_id[-6:]}]" in served
+    assert not re.search(r"\b0x|\b0\.0 points", " ".join(lines))
+    assert times_text(0.02) == "1/50 of" and times_text(1.44) == "1.4x" and times_text(12.4) == "12x"
+    # Same accuracy: "matches", never "loses 0.0 points".
+    linear.metrics["accuracy"] = peer.metrics["accuracy"]
+    assert any(line.startswith(f"{linear.label} matches the TF-IDF baseline") for line in peer_verdicts([peer, linear]))
+
+
+def test_json_leaves_only_json_on_stdout_even_for_setfit(tiny_encoder, tmp_path):
+    """SetFit's trainer printed its loss dictionaries on stdout before the JSON line, so `| jq` failed."""
+    import json
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TPR_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "comparisons", "run", "--method", "setfit", "--embedder", tiny_encoder,
+           "--max-steps", "4", "--batch-size", "8", "--data", "sample", "--train-size", "30", "--eval-size", "12",
+           "--json"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("\n") == 1 and json.loads(out.stdout)["method"] == "setfit", out.stdout[:500]
+    assert "loss" in out.stderr  # the trainer's log went to stderr, not away
