@@ -84,12 +84,14 @@ def summary_table(study: Study, records: dict[str, RunRecord], metric: str | Non
 def display_table(table: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     """The table as the app shows it: 'mean ± half-width [low, high]' and named axis columns."""
     axes = axes_of(spec)
-    out = pd.DataFrame({"method": table["method"], axes[0].name: table["x"]})
+    shown = lambda name: name.replace("_", " ")  # noqa: E731 (a setting's name, read as words: "train size")
+    out = pd.DataFrame({"method": table["method"], shown(axes[0].name): table["x"]})
     if len(axes) > 1:
-        out[axes[1].name] = table["x2"]
+        out[shown(axes[1].name)] = table["x2"]
     out["seeds"] = table["n"]
-    out[spec.metric] = [f"{m:.3f} ± {(h - lo) / 2:.3f}" for m, lo, h in zip(table["mean"], table["ci_low"],
-                                                                              table["ci_high"])]
+    metric = "macro-F1" if spec.metric == "macro_f1" else spec.metric
+    bounds = zip(table["mean"], table["ci_low"], table["ci_high"])
+    out[metric] = [f"{m:.3f} ± {(h - lo) / 2:.3f}" for m, lo, h in bounds]
     out["95 % interval"] = [f"{lo:.3f} – {h:.3f} ({k})" for lo, h, k in zip(table["ci_low"], table["ci_high"],
                                                                              table["interval"])]
     out["seconds per run"] = table["seconds"]

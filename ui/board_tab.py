@@ -11,7 +11,7 @@ from comparisons import service as svc
 from comparisons.errors import UserError
 from comparisons.exports import export_folder
 
-from .common import LIGHT, PRIVATE, Table, selected_data, split_data, user_errors, visitor
+from .common import LIGHT, PRIVATE, Download, Table, selected_data, split_data, user_errors, visitor
 
 
 def data_field_values(selection: dict) -> dict:
@@ -25,6 +25,25 @@ def data_field_values(selection: dict) -> dict:
             "eval_size": "" if selection.get("eval_size") is None else str(selection["eval_size"]),
             "seed": selection.get("seed", 42), "drop_leaked": bool(selection.get("drop_leaked")),
             "drop_rows": svc.drop_text(selection["drop"]) if selection.get("drop") else ""}
+
+
+def shown_rows(rows: list[dict], host: bool) -> pd.DataFrame:
+    """The leaderboard in readable columns (the exports keep the raw ones); run ids for the host, who removes
+    entries by them."""
+    def accuracy(r):
+        if r.get("accuracy") is None:
+            return ""
+        low, high = r.get("accuracy_low"), r.get("accuracy_high")
+        return f"{r['accuracy']:.3f}" + (f" ({low:.3f}–{high:.3f})" if low is not None and high is not None else "")
+
+    out = [{"#": r.get("rank"), "Name": r.get("name"), "Method": r.get("method"), "Settings": r.get("settings"),
+            "Accuracy (95 % CI)": accuracy(r),
+            "Macro-F1": "" if r.get("macro_f1") is None else f"{r['macro_f1']:.3f}",
+            "Train tweets": r.get("n_train"),
+            "Time": "" if r.get("seconds") is None else f"{r['seconds']:.1f} s",
+            **({"Run id": r.get("run_id")} if host else {})} for r in rows]
+    columns = ["#", "Name", "Method", "Settings", "Accuracy (95 % CI)", "Macro-F1", "Train tweets", "Time"]
+    return pd.DataFrame(out, columns=columns + (["Run id"] if host else []))
 
 
 def build(data_fields: dict):
@@ -60,7 +79,7 @@ def build(data_fields: dict):
                 remove = gr.Button("Remove entry", variant="stop", elem_id="board-remove")
                 freeze = gr.Button("Freeze board", elem_id="board-freeze")
                 export = gr.Button("Export CSV / Markdown", elem_id="board-export")
-            files = gr.File(label="Board exports", file_count="multiple")
+            files = Download("Board exports", file_count="multiple")
 
     def shown(code: str | None, request, note: str = "") -> dict:
         who = visitor(request)
@@ -74,9 +93,7 @@ def build(data_fields: dict):
                 raise UserError(f"join board {b.code} first to see its leaderboard.")
             rows = store.rows(b)
             host = b.is_host(who.id)
-            columns = [c for c in boards.COLUMNS if host or c != "run_id"]
-            out.update({summary: boards.summary(b, rows),
-                        table: pd.DataFrame(boards.visible_rows(b, rows, who.id), columns=columns),
+            out.update({summary: boards.summary(b, rows), table: shown_rows(boards.visible_rows(b, rows, who.id), host),
                         entry: gr.update(choices=[r["run_id"] for r in rows] if host else [], value=None)})
         return out
 

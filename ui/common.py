@@ -326,26 +326,44 @@ def user_errors(fn):
 NOTHING_YET = "nothing yet: run a method (Fine-tune, Few-shot, RAG or Peers), or Run all in Compare"
 
 
-def nothing_yet(note: str = NOTHING_YET) -> pd.DataFrame:
+def nothing_yet(note: str = NOTHING_YET, heading: str = "Nothing yet") -> pd.DataFrame:
     """What an empty table shows: one line saying why, instead of a bare header row "1 2 3"."""
-    return pd.DataFrame({"Nothing yet": [note]})
+    return pd.DataFrame({heading: [note]})
 
 
-def Table(*, empty: str = NOTHING_YET, **kwargs) -> gr.Dataframe:  # noqa: N802 (used as a component class)
-    """A read-out Dataframe that says, in one line, what fills it while it is empty (an empty frame sent later too).
-    Its postprocess is wrapped per instance: a subclass of a Gradio component would write a .pyi beside this file."""
-    kwargs.setdefault("value", nothing_yet(empty))
+# Each read-out table's empty note, by elem_id: Gradio rebuilds a component from its constructor's arguments when an
+# update changes its properties, so the note is looked up by an argument that survives, not kept on the instance.
+_EMPTY_NOTES: dict[str, tuple[str, str]] = {}
+_dataframe_postprocess = gr.Dataframe.postprocess
+
+
+def _postprocess_or_note(self, value):
+    note = _EMPTY_NOTES.get(getattr(self, "elem_id", None) or "")
+    if note and (value is None or (isinstance(value, (pd.DataFrame, list)) and len(value) == 0)):
+        value = nothing_yet(*note)
+    return _dataframe_postprocess(self, value)
+
+
+gr.Dataframe.postprocess = _postprocess_or_note
+
+
+def Table(*, empty: str = NOTHING_YET, heading: str = "Nothing yet", **kwargs) -> gr.Dataframe:  # noqa: N802
+    """A read-out Dataframe that says, in one line, what fills it while it is empty (an empty frame sent later
+    too, instead of a bare header row). A plain Dataframe: a subclass of a Gradio component would write a .pyi
+    beside this file."""
+    kwargs.setdefault("elem_id", f"tpr-table-{len(_EMPTY_NOTES)}")
+    _EMPTY_NOTES[kwargs["elem_id"]] = (empty, heading)
+    kwargs.setdefault("value", nothing_yet(empty, heading))
     kwargs.setdefault("interactive", False)
-    table = gr.Dataframe(**kwargs)
-    shown = table.postprocess
+    return gr.Dataframe(**kwargs)
 
-    def postprocess(value):
-        if value is None or (isinstance(value, (pd.DataFrame, list)) and len(value) == 0):
-            value = nothing_yet(empty)
-        return shown(value)
 
-    table.postprocess = postprocess
-    return table
+def Download(label: str, **kwargs) -> gr.File:  # noqa: N802 (used as a component class)
+    """A file the app hands out (an export, a model): read-only and low, so that before there is one it is a thin
+    strip rather than a large empty drop zone."""
+    kwargs.setdefault("interactive", False)
+    kwargs.setdefault("height", 72)
+    return gr.File(label=label, **kwargs)
 
 
 def plot_rows(df: pd.DataFrame, min_x: int = 1):

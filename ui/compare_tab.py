@@ -16,6 +16,7 @@ from .common import (
     LIGHT,
     NOTHING_YET,
     PRIVATE,
+    Download,
     Table,
     admit_values,
     announce_handler,
@@ -58,7 +59,7 @@ def build(data_fields: dict):
                              visible=False, elem_id="compare-gallery")
         with gr.Row():
             export = gr.Button("Export CSV / JSON / Markdown")
-            files = gr.File(label="Exports", file_count="multiple")
+            files = Download("Exports", file_count="multiple")
         with gr.Accordion("Your runs: delete, download or push a model to the Hub", open=False,
                           elem_id="compare-yours"):
             gr.Markdown("Only your own runs are listed here, and only you can delete them or take their models. "
@@ -73,7 +74,7 @@ def build(data_fields: dict):
                 private = gr.Checkbox(True, label="private repo")
                 push = gr.Button("Push to Hub", elem_id="own-push")
             own_status = gr.Markdown(elem_id="own-status")
-            model_file = gr.File(label="Model (zip, with its card)")
+            model_file = Download("Model (zip, with its card)")
     outputs = [table, bars, gallery, fp, all_runs, verdicts, run_a, run_b, own]
 
     def view(fingerprint=None, request: gr.Request = None):

@@ -69,11 +69,12 @@ def build() -> dict:
             hist = gr.BarPlot(x="words", y="tweets", title="Train tweet length (words)", height=260, sort="x",
                               x_label_angle=-45, visible=False)
         leak = Table(label="Leakage: eval tweets also in train", wrap=True, max_height=240,
-                     empty="none: no eval tweet is also in train (or no data loaded yet)")
+                     empty="no eval tweet is also in train (or no data loaded yet)", heading="None found")
         with gr.Accordion("Near duplicates (embeddings)", open=False):
             threshold = gr.Slider(0.8, 1.0, value=0.95, step=0.01, label="Cosine threshold")
             near_btn = gr.Button("Find near duplicates")
-            near = Table(wrap=True, max_height=240, empty="none found (or not searched yet)")
+            near = Table(wrap=True, max_height=240, empty="no pair above the threshold (or not searched yet)",
+                         heading="None found")
         with gr.Accordion("Data quality: duplicates, conflicting labels, suspected label errors", open=False,
                           elem_id="quality"):
             gr.Markdown("On the selection's **train** rows: exact and near duplicates and those whose labels conflict, "
@@ -85,7 +86,8 @@ def build() -> dict:
             quality_summary = gr.Markdown(elem_id="quality-summary")
             finding = gr.Dropdown([], label="Finding", elem_id="quality-finding")
             finding_rows = Table(wrap=True, max_height=320, elem_id="quality-rows",
-                                 empty="none found (or no report yet: press Quality report)")
+                                 empty="no rows for this finding (or no report yet: press Quality report)",
+                                 heading="None found")
             with gr.Row():
                 keep_rows = gr.Textbox(label="Rows to keep anyway (comma-separated)", elem_id="quality-keep")
                 drop_suspects = gr.Button("Drop suspected label errors", elem_id="drop-suspects")

@@ -12,7 +12,7 @@ from comparisons.errors import UserError
 from comparisons.exports import export_folder
 
 from . import workers
-from .common import LIGHT, PRIVATE, Table, selected_data, user_errors, visitor
+from .common import LIGHT, PRIVATE, Download, Table, selected_data, user_errors, visitor
 
 
 def build(data_fields: dict) -> None:
@@ -34,7 +34,7 @@ def build(data_fields: dict) -> None:
         counts = gr.Markdown(elem_id="dis-counts")
         table = Table(wrap=True, max_height=420, elem_id="dis-table", max_chars=120,
                       empty="nothing yet: finish two runs on this data, then press Show")
-        files = gr.File(label="Export")
+        files = Download("Export")
         detail = gr.Markdown(elem_id="dis-detail")
         with gr.Row():
             probs = Table(label="Each run's label probabilities", wrap=True, elem_id="dis-probs",

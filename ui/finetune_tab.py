@@ -8,7 +8,7 @@ from comparisons import report
 from comparisons import service as svc
 from finetune.config import PRESETS, FinetuneConfig
 
-from .common import app_defaults, config_widgets, figure_update, method_buttons, plot_rows, wire_method
+from .common import Download, app_defaults, config_widgets, figure_update, method_buttons, plot_rows, wire_method
 
 
 def build(data_fields: dict) -> dict:
@@ -27,7 +27,7 @@ def build(data_fields: dict) -> dict:
         result = gr.Markdown(elem_id="ft-result")
         with gr.Row():
             cm = gr.Plot(label="Confusion matrix", visible=False)
-            download = gr.File(label="Trained adapter / model (safetensors)")
+            download = Download("Trained adapter / model (safetensors)")
 
     def shown(u: svc.RunUpdate) -> dict:
         loss, acc = report.curves([e for e in u.events if e.get("event") in ("train", "eval")])

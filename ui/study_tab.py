@@ -17,6 +17,7 @@ from .common import (
     HEAVY,
     LIGHT,
     PRIVATE,
+    Download,
     Table,
     attach_admission,
     heavy_turn,
@@ -110,7 +111,7 @@ def build(data_fields: dict) -> dict:
                       empty="no study yet: press Start, or choose one of your studies")
         with gr.Row():
             export = gr.Button("Export CSV / JSON / PNG", elem_id="study-export")
-            files = gr.File(label="Exports", file_count="multiple")
+            files = Download("Exports", file_count="multiple")
 
     def spec_of(values: dict, data_values: dict, request) -> dict:
         selected_data(data_values, request)  # checks the Data tab's fields; remembered as the visitor's selection

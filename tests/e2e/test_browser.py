@@ -282,6 +282,8 @@ def test_study_chart_fills_in_then_stop_and_resume(page):
     assert first != findings and "Winner at 24 labelled tweets" in findings  # the chart and its words filled in
     table = page.locator("#study-table").inner_text()
     assert "LoRA" in table and "RAG linear" in table and "few-shot balanced" in table
+    heads = [h.strip() for h in page.locator("#study-table thead th").all_inner_texts()]
+    assert "train size" in heads and not [h for h in heads if "_" in h], heads  # words, not setting names
     page.screenshot(path=str(SHOTS / "11-study-done.png"), full_page=True)
 
 
@@ -326,3 +328,5 @@ def test_workshop_board_two_visitors_each_see_their_own_runs(page, app_url):
     assert f"code **{code}**" in page.locator("#board-summary").inner_text() or code in page.locator(
         "#board-summary").inner_text()
     page.screenshot(path=str(SHOTS / "13-board-host.png"), full_page=True)
+    heads = [h.strip() for h in page.locator("#board-table thead th").all_inner_texts()]
+    assert "Accuracy (95 % CI)" in heads and "Run id" in heads and not [h for h in heads if "_" in h], heads

@@ -291,3 +291,6 @@ def test_run_all_names_a_run_handicapped_by_its_cpu_plan(tmp_path, tiny_gpt2):
     name = f"{lora.label} [{lora.run_id[-6:]}]"
     assert f"Handicapped by its plan: {name} trained on 0.13 of an epoch (4 steps)" in summary
     assert "Only 30 eval tweets" in summary and "bundled sample" in summary
+    # The app says the verdict once, under Compare's table: Run all's own summary lists its steps and points there.
+    steps_only = svc.run_all_summary([lora, peer], 3.0, verdict=False)
+    assert "Winner" not in steps_only and "is under the table" in steps_only and f"- {lora.label}: " in steps_only
