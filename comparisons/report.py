@@ -147,22 +147,28 @@ def short_name(label: str, run_id: str, width: int = 28) -> str:
     return f"{cut} [{run_id[-6:]}]"
 
 
-def _seconds(v) -> str:
+def duration_text(v) -> str:
+    """A duration as people read it: '4.2 s', '37 s', '2.5 min'; '' when unknown."""
     if v is None:
         return ""
     return f"{v / 60:.1f} min" if v >= 90 else f"{v:.1f} s" if v < 10 else f"{v:.0f} s"
+
+
+def accuracy_text(accuracy, low=None, high=None) -> str:
+    """'0.812 (0.781–0.840)': an accuracy with its 95 % interval where known; '' when there is none."""
+    if accuracy is None:
+        return ""
+    return f"{accuracy:.3f}" + (f" ({low:.3f}–{high:.3f})" if low is not None and high is not None else "")
 
 
 def shown_table(rows: list[dict]) -> pd.DataFrame:
     """Compare's table: one row per run, the columns a person reads first (best first)."""
     out = []
     for r in sorted(rows, key=lambda r: r["accuracy"] if r["accuracy"] is not None else -1, reverse=True):
-        acc = "" if r["accuracy"] is None else f"{r['accuracy']:.3f}"
-        if acc and r["accuracy_low"] is not None:
-            acc += f" ({r['accuracy_low']:.3f}–{r['accuracy_high']:.3f})"
-        out.append({"Run": f"{r['label']} [{r['run_id'][-6:]}]", "Accuracy (95 % CI)": acc,
+        out.append({"Run": f"{r['label']} [{r['run_id'][-6:]}]",
+                    "Accuracy (95 % CI)": accuracy_text(r["accuracy"], r["accuracy_low"], r["accuracy_high"]),
                     "Macro-F1": "" if r["macro_f1"] is None else f"{r['macro_f1']:.3f}",
-                    "Time": _seconds(r["total_seconds"] if r["total_seconds"] is not None else r["train_seconds"]),
+                    "Time": duration_text(r["total_seconds"] if r["total_seconds"] is not None else r["train_seconds"]),
                     "Tweets/s scored": "" if r["inference_tweets_per_second"] is None else
                     f"{r['inference_tweets_per_second']:.0f}",
                     "Fit": r["overfitting"] or "", "Forgetting": r["forgetting"] or "", "Status": r["status"]})
@@ -296,8 +302,8 @@ def charged_seconds(r: RunRecord, done: list[RunRecord]) -> tuple[float, str]:
     if payer is None:
         return seconds, "its embeddings came from the cache, so its time leaves embedding out"
     added = payer.timings["embed_seconds"]
-    return seconds + added, (f"counting the {_seconds(added)} of embedding that the cache served it, as measured by "
-                             f"{payer.label} [{payer.run_id[-6:]}]")
+    return seconds + added, (f"counting the {duration_text(added)} of embedding that the cache served it, as measured "
+                             f"by {payer.label} [{payer.run_id[-6:]}]")
 
 
 def peer_verdicts(records: list[RunRecord]) -> list[str]:

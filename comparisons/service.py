@@ -519,9 +519,8 @@ def progress_of(events: list[dict]) -> tuple[float, str]:
 def estimate_line(e: dict) -> str:
     """An estimate (comparisons.estimate.Estimate.to_dict) in words."""
     room = f" of {e['device_bytes'] / 2**30:.1f} GB" if e.get("device_bytes") else ""
-    seconds = e.get("seconds") or 0
-    time_text = f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
-    return f"estimated peak memory {e['memory_bytes'] / 2**30:.2f} GB{room}, about {time_text}"
+    return f"estimated peak memory {e['memory_bytes'] / 2**30:.2f} GB{room}, about " + report.duration_text(
+        e.get("seconds") or 0)
 
 
 def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_name: str | None = None,

@@ -7,6 +7,7 @@ import gradio as gr
 import pandas as pd
 
 from comparisons import board as boards
+from comparisons import report
 from comparisons import service as svc
 from comparisons.errors import UserError
 from comparisons.exports import export_folder
@@ -30,17 +31,12 @@ def data_field_values(selection: dict) -> dict:
 def shown_rows(rows: list[dict], host: bool) -> pd.DataFrame:
     """The leaderboard in readable columns (the exports keep the raw ones); run ids for the host, who removes
     entries by them."""
-    def accuracy(r):
-        if r.get("accuracy") is None:
-            return ""
-        low, high = r.get("accuracy_low"), r.get("accuracy_high")
-        return f"{r['accuracy']:.3f}" + (f" ({low:.3f}–{high:.3f})" if low is not None and high is not None else "")
-
     out = [{"#": r.get("rank"), "Name": r.get("name"), "Method": r.get("method"), "Settings": r.get("settings"),
-            "Accuracy (95 % CI)": accuracy(r),
+            "Accuracy (95 % CI)": report.accuracy_text(r.get("accuracy"), r.get("accuracy_low"),
+                                                       r.get("accuracy_high")),
             "Macro-F1": "" if r.get("macro_f1") is None else f"{r['macro_f1']:.3f}",
             "Train tweets": r.get("n_train"),
-            "Time": "" if r.get("seconds") is None else f"{r['seconds']:.1f} s",
+            "Time": report.duration_text(r.get("seconds")),
             **({"Run id": r.get("run_id")} if host else {})} for r in rows]
     columns = ["#", "Name", "Method", "Settings", "Accuracy (95 % CI)", "Macro-F1", "Train tweets", "Time"]
     return pd.DataFrame(out, columns=columns + (["Run id"] if host else []))

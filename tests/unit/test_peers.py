@@ -204,6 +204,10 @@ def test_a_cost_comparison_charges_the_embedding_a_cache_served(tmp_path, monkey
     assert f"embedding that the cache served it, as measured by {knn.label} [{knn.run_id[-6:]}]" in served
     assert not re.search(r"at 0x|(buys|loses) 0\.0 points", " ".join(lines))
     assert times_text(0.02) == "1/50 of" and times_text(1.44) == "1.4x" and times_text(12.4) == "12x"
+    from comparisons.report import accuracy_text, duration_text
+
+    assert [duration_text(v) for v in (None, 4.24, 37.4, 150)] == ["", "4.2 s", "37 s", "2.5 min"]
+    assert accuracy_text(0.8123, 0.781, 0.84) == "0.812 (0.781–0.840)" and accuracy_text(0.5) == "0.500"
     # Same accuracy: "matches", never "loses 0.0 points".
     linear.metrics["accuracy"] = peer.metrics["accuracy"]
     assert any(line.startswith(f"{linear.label} matches the TF-IDF baseline") for line in peer_verdicts([peer, linear]))
