@@ -2,37 +2,19 @@
 config, run it with a store, and summarise a record as the small JSON the CLI prints."""
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
-from . import gate
+from . import gate, registry
 from .data import TweetData, drop_leaked, load_data, subset
 from .device import distributed_env, run_scope
 from .errors import UserError
 from .gate import check_visitor_models  # noqa: F401  (re-exported: the one check of a visitor's models)
 from .runs import RunRecord, RunStore
 
-# method -> (its torch-free config class, the module of its entry point
-# `run(config, data, *, on_event, stop, store) -> RunRecord`, which loads the heavy libraries).
-REGISTRY = {
-    "finetune": ("finetune.config:FinetuneConfig", "finetune.train"),
-    "fewshot": ("fewshot.config:FewshotConfig", "fewshot.run"),
-    "rag": ("rag.config:RagConfig", "rag.run"),
-    "baseline": ("peers.config:BaselineConfig", "peers.baseline"),  # TF-IDF + logistic regression
-    "setfit": ("peers.config:SetfitConfig", "peers.setfit_run"),  # SetFit on a small sentence encoder
-    # continued pretraining on unlabelled in-domain text (TAPT/DAPT): a language model, not a classifier
-    "adapt": ("finetune.adapt_config:AdaptConfig", "finetune.adapt"),
-}
-ENTRY_MODULES = {method: entry for method, (_, entry) in REGISTRY.items()}
-METHODS = tuple(REGISTRY)
-
 
 def config_class(method: str):
     """The method's config dataclass (imports no torch, transformers or faiss)."""
-    if method not in REGISTRY:
-        raise UserError(f"unknown method '{method}'. Methods: {', '.join(METHODS)}.")
-    module, name = REGISTRY[method][0].split(":")
-    return getattr(importlib.import_module(module), name)
+    return registry.get(method).config_class()
 
 
 def make_config(method: str, values: dict):
@@ -114,7 +96,7 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
         if on_event is not None:
             on_event({"event": "notice", "text": f"{method} does not split across torchrun's {world} processes: rank 0 "
                                                  "runs it alone"})
-    entry = importlib.import_module(ENTRY_MODULES[method]).run
+    entry = registry.get(method).entry_point()
     with run_scope():  # TF32 restored, memory released: the next run starts clean
         record = entry(config, data, on_event=on_event, stop=stop, store=store)
     if estimate is not None and distributed_env()[0] == 0:  # under torchrun rank 0 alone writes the record
@@ -130,21 +112,16 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
 def data_parallel(method: str, config) -> bool:
     """Whether the method trains with the Trainer's own data parallelism under torchrun (fine-tuning and adaptation);
     the others (scoring, retrieval, scikit-learn, SetFit) run on rank 0 alone."""
-    return method == "adapt" or (method == "finetune" and getattr(config, "mode", "") in ("lora", "full"))
+    return registry.get(method).data_parallel(config)
 
 
 def advice(method: str, config) -> str:
-    if method == "finetune":
-        tips = ["a smaller batch size", f"a shorter max length (now {config.max_length})"]
-        if config.mode == "full":
-            tips.append("LoRA instead of full fine-tuning")
-        return "Try " + ", ".join(tips[:-1]) + " or " + tips[-1] + "."
-    return "Try a smaller batch size or a smaller model."
+    return registry.get(method).advice(config)
 
 
 def summary_json(record: RunRecord) -> dict:
     """The CLI's one JSON object for a run."""
-    m, t, d = record.metrics, record.timings, record.diagnostics
+    m, t = record.metrics, record.timings
     out = {
         "run_id": record.run_id, "method": record.method, "label": record.label, "status": record.status,
         "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
@@ -155,19 +132,7 @@ def summary_json(record: RunRecord) -> dict:
     if record.error:
         out["error"] = record.error
     out.update(record.diagnostics.get("summary", {}))
-    if record.method == "adapt":
-        out.update(train_seconds=t.get("train_seconds"), trainable_params=record.trainable_params,
-                   total_params=record.total_params, adaptation=d.get("adaptation"),
-                   model=f"run:{record.run_id}" if record.artifacts.get("model_dir") else None)
-    if record.method in ("baseline", "setfit"):
-        out.update(train_seconds=t.get("train_seconds", t.get("fit_seconds")), trainable_params=record.trainable_params,
-                   total_params=record.total_params)
-    if record.method == "finetune":
-        fit = d.get("fit", {})
-        out.update(train_seconds=t.get("train_seconds"), tweets_per_second=t.get("tweets_per_second"),
-                   trainable_params=record.trainable_params, total_params=record.total_params,
-                   overfitting={"verdict": fit.get("verdict"), "gap_loss": fit.get("final_gap_loss"),
-                                "gap_accuracy": fit.get("final_gap_accuracy"), "best_step": fit.get("best_step")},
-                   forgetting={k: v for k, v in d.get("forgetting", {}).items()
-                               if k in ("before", "after", "difference", "ratio", "after_adapter_disabled", "text")})
+    method = registry.find(record.method)
+    if method is not None:
+        out.update(method.summary(record))
     return out

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import registry
 from .errors import UserError
 from .runs import RunRecord, RunStore, write_json_atomic
 from .templates import plain
@@ -36,10 +37,7 @@ IDLE_EXPIRES_SECONDS = 7 * 24 * 3600
 ADDRESS_BOARDS_FACTOR = 4  # a client address may create this many times a visitor's hourly boards (a shared room)
 COLUMNS = ["rank", "name", "method", "settings", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "n_train",
            "seconds", "run_id"]
-# The settings a leaderboard shows per method (the rest are in the run's own record).
-SHOWN = {"finetune": ("mode", "lr", "epochs", "batch_size", "lora_r"), "fewshot": ("shots", "selection", "calibration"),
-         "rag": ("mode", "k", "index"), "baseline": ("word_ngrams", "char_ngrams", "C"),
-         "setfit": ("max_steps", "batch_size"), "adapt": ("mode", "lr", "max_texts")}
+# The settings an entry shows come from its method (registry: board_fields).
 _LOCK = threading.Lock()
 
 
@@ -201,7 +199,7 @@ class BoardStore:
         out = []
         for r in self.runs.list():
             member = board.members.get(r.owner)
-            if (member is not None and r.status == "completed" and not r.study and r.method != "adapt"
+            if (member is not None and r.status == "completed" and not r.study and _classifier(r.method)
                     and r.created_at >= (member.get("joined_at") or "")
                     and r.run_id not in board.removed and r.metrics.get("accuracy") is not None
                     and (not board.fingerprint or r.data.get("fingerprint") == board.fingerprint)):
@@ -232,13 +230,18 @@ class BoardStore:
         return rows
 
 
+def _classifier(method: str) -> bool:
+    found = registry.find(method)
+    return found is not None and found.classifier
+
+
 def settings_text(record: RunRecord) -> str:
-    c = dict(record.config)
-    if record.method == "rag" and not c.get("k"):  # 0: chosen on train; say what it chose
-        c["k"] = f"{record.resolved.get('k_used', '?')} (chosen)"
-    return ", ".join(f"{k} {c[k]}" for k in SHOWN.get(record.method, ()) if c.get(k) not in (None, ""))
-
-
+    """The settings a leaderboard entry shows (its method's board_fields; a method may say what it chose)."""
+    method = registry.find(record.method)
+    if method is None:
+        return ""
+    c = method.board_settings(record) if method.board_settings else dict(record.config)
+    return ", ".join(f"{k} {c[k]}" for k in method.board_fields if c.get(k) not in (None, ""))
 def summary(board: Board, rows: list[dict]) -> str:
     """The board in a few words, for the page."""
     split = f"eval split `{board.fingerprint}` ({plain(board.selection_text, 200)})" if board.fingerprint else \

@@ -13,7 +13,8 @@ import os
 import sys
 import time
 
-from .api import METHODS, config_class
+from . import registry
+from .api import config_class
 from .config import kind_of
 from .device import pin_one_gpu, set_rank_device
 from .errors import UserError
@@ -49,7 +50,7 @@ def method_fields() -> dict[str, dict[str, dataclasses.Field]]:
     """field name -> {method: field} over every method's config; the Data tab's fields (the seed) come
     from the data options instead."""
     out: dict[str, dict[str, dataclasses.Field]] = {}
-    for method in METHODS:
+    for method in registry.names():
         for f in dataclasses.fields(config_class(method)):
             if f.metadata.get("place") != "data":
                 out.setdefault(f.name, {})[method] = f
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run one method and record it")
     _add_data_args(p)
-    p.add_argument("--method", required=True, choices=list(METHODS))
+    p.add_argument("--method", required=True, choices=list(registry.names()))
     p.add_argument("--train-size", default=None, help="a number or 'all' (default 1000, or all where fewer)")
     p.add_argument("--eval-size", default=None, help="a number or 'all' (default 1000, or all where fewer)")
     p.add_argument("--runs-dir", default=None, help="where records go (default: $TPR_RUNS_DIR, else ./runs)")
@@ -269,9 +270,10 @@ def cmd_run(args) -> dict:
     store = RunStore(args.runs_dir or settings().runs_dir)
     store.mark_interrupted()
     if args.sweep:
-        if args.method != "fewshot":
-            raise UserError("--sweep is a few-shot option.")
-        from fewshot.run import sweep
+        sweep = registry.get(args.method).sweep
+        if sweep is None:
+            having = " or ".join(m.title.lower() for m in registry.all_methods() if m.sweep)
+            raise UserError(f"--sweep is a {having} option.")
 
         shots = [int(s) for s in args.sweep.split(",") if s.strip()]
         records = sweep(config, data, shots, on_event=None if args.json else _progress, store=store)
@@ -282,7 +284,7 @@ def cmd_run(args) -> dict:
     out = summary_json(record)
     if args.push_to_hub:
         out["pushed_to"] = _push(record, args.push_to_hub, private=True)
-    if not args.json and record.method == "adapt":
+    if not args.json and not registry.get(record.method).classifier:
         print(f"{record.run_id}: {record.status}  {record.diagnostics.get('adaptation', {}).get('verdict', '')}  "
               f"({out['seconds']:.1f} s)")
     elif not args.json:

@@ -107,7 +107,7 @@ def finetune_estimate(shape: Shape, *, mode: str, batch_size: int, max_tokens: i
     if mode == "lora":
         per_layer += LORA_ACT_PER_TARGET * lora_targets * shape.hidden
     parts = {
-        "baseline": baseline_bytes,
+        "held": baseline_bytes,
         # On a CPU the process's resident memory also grows by the training stack's first import.
         "libraries": 0 if gpu_name or libraries_loaded else TRAINING_LIBRARIES_BYTES,
         "weights": shape.params * 4,
@@ -126,7 +126,7 @@ def scoring_estimate(shape: Shape, *, n_texts: int, tokens_per_text: float, batc
                      extra_rows: int = 0) -> Estimate:
     """Few-shot prompts (or embeddings): a forward pass per text, batched."""
     kv = 2 * shape.layers * shape.hidden * tokens_per_text * batch_size * weight_bytes
-    parts = {"baseline": baseline_bytes, "weights": shape.params * weight_bytes, "kv_cache": kv,
+    parts = {"held": baseline_bytes, "weights": shape.params * weight_bytes, "kv_cache": kv,
              "logits": batch_size * 4 * shape.vocab * 4, "vectors": extra_rows * shape.hidden * 4}
     rate, source = device_rate(gpu_name)
     flops = 2 * shape.params * n_texts * tokens_per_text

@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 
+from . import registry
 from .errors import UserError
 
 # The bundled offline models are copies of these Hub models: the card names the Hub id, never a server path.
@@ -34,25 +35,9 @@ def hub_id(name: str | None) -> str | None:
 
 def _kind(record) -> dict:
     """library, pipeline tag and three lines that load the folder, by what the run saved."""
-    mode = record.config.get("mode")
-    if record.method == "adapt":
-        return {"library": "transformers", "pipeline": "text-generation", "load": [
-            "from transformers import AutoModelForCausalLM, AutoTokenizer",
-            'model = AutoModelForCausalLM.from_pretrained("{repo}")',
-            'tokenizer = AutoTokenizer.from_pretrained("{repo}")']}
-    if record.method == "setfit":
-        return {"library": "sentence-transformers", "pipeline": "text-classification", "load": [
-            "import json; from huggingface_hub import hf_hub_download; from sentence_transformers import "
-            "SentenceTransformer",
-            'encoder = SentenceTransformer("{repo}")  # the fine-tuned SetFit body',
-            'head = json.load(open(hf_hub_download("{repo}", "head.json")))  # logistic head: classes, coef, '
-            'intercept']}
-    if mode == "lora":
-        return {"library": "peft", "pipeline": "text-classification", "load": [
-            "from peft import AutoPeftModelForSequenceClassification; from transformers import AutoTokenizer",
-            'model = AutoPeftModelForSequenceClassification.from_pretrained("{repo}")',
-            'tokenizer = AutoTokenizer.from_pretrained("{repo}")']}
-    return {"library": "transformers", "pipeline": "text-classification", "load": [
+    method = registry.find(record.method)
+    facts = method.card(record) if method is not None else {}
+    return facts or {"library": "transformers", "pipeline": "text-classification", "load": [
         "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
         'model = AutoModelForSequenceClassification.from_pretrained("{repo}")',
         'tokenizer = AutoTokenizer.from_pretrained("{repo}")']}
@@ -71,7 +56,7 @@ def card_for(record, repo: str | None = None):
     m = record.metrics or {}
     name = (repo or f"tpr-{record.run_id}").split("/")[-1]
     results = []
-    if m.get("accuracy") is not None and record.method != "adapt":
+    if m.get("accuracy") is not None and kind["pipeline"] == "text-classification":
         for metric, value, label in (("accuracy", m["accuracy"], "Accuracy"),
                                      ("f1", m.get("macro_f1"), "Macro-F1")):
             if value is not None:

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import registry
 from .data import TweetData, display_source, leakage_report, summary
 from .errors import UserError
 from .runs import RunRecord, RunStore
 from .stats import accuracy_interval, paired_records, wilson
 from .templates import plain
 
-LM_METHODS = ("finetune", "fewshot", "rag")  # the language-model methods the peers are weighed against
+LM_FAMILIES = ("tune", "prompt", "retrieve")  # the language-model methods the peers are weighed against
 
 COLUMNS = ["run_id", "label", "method", "status", "accuracy", "accuracy_low", "accuracy_high", "macro_f1",
            "per_class_f1", "train_seconds",
@@ -312,9 +313,11 @@ def peer_verdicts(records: list[RunRecord]) -> list[str]:
     for the same work (embeddings a cache served are counted), and a cache that served one is named."""
     done = [r for r in records if r.metrics and r.status in ("completed", "stopped")]
     lines = []
-    for peer_method, name in (("baseline", "the TF-IDF baseline"), ("setfit", "SetFit")):
-        for r in [r for r in done if r.method in LM_METHODS]:
-            peer = next((p for p in done if p.method == peer_method and p.data.get("fingerprint") ==
+    lm = {m.name for m in registry.of_family(*LM_FAMILIES)}
+    for peer_method in registry.of_family("peer"):
+        name = peer_method.called
+        for r in [r for r in done if r.method in lm]:
+            peer = next((p for p in done if p.method == peer_method.name and p.data.get("fingerprint") ==
                          r.data.get("fingerprint") and p.data.get("n_train") == r.data.get("n_train")), None)
             if peer is None:
                 continue
@@ -335,22 +338,12 @@ def peer_verdicts(records: list[RunRecord]) -> list[str]:
 
 def handicaps(record: RunRecord) -> list[str]:
     """Why a run may rank below what its method can do: its plan, not the method."""
-    c, t, d = record.config, record.timings, record.diagnostics
     out = []
     if record.status == "stopped":
         out.append("was stopped before it finished")
-    if record.method == "finetune":
-        n_train = max(1, record.data.get("n_train") or 1)
-        seen = (t.get("steps") or 0) * (c.get("batch_size") or 1) * (c.get("grad_accum") or 1)
-        if seen and seen < n_train:
-            out.append(f"trained on {seen / n_train:.2f} of an epoch ({t.get('steps')} steps), less than the default "
-                       "one epoch")
-        if d.get("fit", {}).get("verdict") == "underfitting":
-            out.append("underfit by its own fit verdict")
-    if record.method in ("fewshot", "rag") and d.get("truncated"):
-        out.append(f"{d['truncated']} of its prompts were truncated to fit the model's window")
-    if record.method == "setfit" and (c.get("max_steps") or 250) < 250:
-        out.append(f"trained {c.get('max_steps')} contrastive steps, fewer than the default 250")
+    method = registry.find(record.method)
+    if method is not None:
+        out += method.handicaps(record)
     return out
 
 
@@ -397,53 +390,8 @@ def guide_figures(records: list[RunRecord]) -> dict[str, str]:
     def newest(pred):
         return next((r for r in done if pred(r)), None)
 
-    def pct(a, b):
-        return f"{100 * (b / a - 1):+.1f} %"
-
-    lora = newest(lambda r: r.method == "finetune" and r.config.get("mode") == "lora"
-                  and "after" in r.diagnostics.get("forgetting", {}))
-    full = newest(lambda r: r.method == "finetune" and r.config.get("mode") == "full"
-                  and "after" in r.diagnostics.get("forgetting", {}))
-    lines = []
-    for r, name in ((lora, "LoRA"), (full, "full")):
-        if r is not None:
-            f = r.diagnostics["forgetting"]
-            lines.append(f"your {name} run: WikiText perplexity {f['before']:.1f} → {f['after']:.1f} "
-                         f"({pct(f['before'], f['after'])})")
-    if lines:
-        out["Catastrophic forgetting"] = "; ".join(lines) + "."
-    for concept, verdict in (("Overfitting", "overfitting"), ("Underfitting", "underfitting")):
-        r = newest(lambda r, v=verdict: r.method == "finetune" and r.diagnostics.get("fit", {}).get("verdict") == v)
-        if r is not None:
-            out[concept] = f"your {r.config.get('mode')} run [{r.run_id[-6:]}]: {r.diagnostics['fit']['reason']}."
-    adapt = newest(lambda r: r.method == "adapt" and r.diagnostics.get("adaptation", {}).get("after"))
-    if adapt is not None:
-        text = f"your adaptation [{adapt.run_id[-6:]}]: {adapt.diagnostics['adaptation']['verdict']}."
-        model = f"run:{adapt.run_id}"
-        def base_of(r):  # the same fine-tuning from the base model: same mode, split and train size
-            return newest(lambda b: b.method == "finetune" and b.config.get("mode") == r.config.get("mode")
-                          and b.config.get("model") != model and b.data.get("fingerprint") == r.data.get("fingerprint")
-                          and b.data.get("n_train") == r.data.get("n_train"))
-
-        pairs = [(r, base_of(r)) for r in done if r.method == "finetune" and r.config.get("model") == model]
-        pairs = [(a, b) for a, b in pairs if b is not None]
-        if pairs:
-            a, b = pairs[0]
-            text += (f" From it, {a.config.get('mode')} on {a.data.get('n_train')} labelled tweets scores "
-                     f"{a.metrics['accuracy']:.3f} against {b.metrics['accuracy']:.3f} from the base model "
-                     f"({100 * (a.metrics['accuracy'] - b.metrics['accuracy']):+.1f} points).")
-        out["Domain-specific fine-tuning"] = text
-    modes = {m: newest(lambda r, m=m: r.method == "finetune" and r.config.get("mode") == m and r.metrics)
-             for m in ("head", "lora", "full")}
-    shown = [f"{m} {r.metrics['accuracy']:.3f} with {r.trainable_params:,} trainable parameters in "
-             f"{r.timings.get('train_seconds', 0):.0f} s" for m, r in modes.items() if r is not None]
-    if modes["head"] is not None:
-        out["Transfer learning"] = "your runs: " + "; ".join(shown) + "."
-    fs = newest(lambda r: r.method == "fewshot" and r.diagnostics.get("summary", {}).get("accuracy_calibrated"))
-    if fs is not None:
-        s = fs.diagnostics["summary"]
-        out["Few-shot learning"] = (f"your {fs.label}: {s['accuracy_uncalibrated']:.3f} uncalibrated → "
-                                    f"{s['accuracy_calibrated']:.3f} calibrated ({s['calibration']}).")
+    for method in registry.all_methods():  # what each method's own runs show (forgetting, calibration, ...)
+        out.update(method.findings(done, newest))
     leaked = newest(lambda r: "leak" in " ".join(r.notices).lower())
     if leaked is not None:
         out["Data leakage"] = f"your run [{leaked.run_id[-6:]}] dropped leaked train rows: " + next(
@@ -520,7 +468,8 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
             f"(majority-class rate {majority:.3f})"
         )
         lines.append("- per-class F1: " + ", ".join(f"{k} {v['f1']:.2f}" for k, v in m["per_class"].items()))
-    lines += FORMATTERS.get(record.method, lambda r: [])(record)
+    method = registry.find(record.method)
+    lines += method.result_lines(record) if method is not None else []
     est = record.diagnostics.get("estimate")
     if est:
         lines.append(f"- estimated before the run: peak {est['memory_mb']:,} MB, {est['seconds']:.0f} s; measured: "
@@ -530,78 +479,7 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
     return "\n".join(lines)
 
 
-def _finetune_lines(record: RunRecord) -> list[str]:
-    t, d, lines = record.timings, record.diagnostics, []
-    if record.config.get("mode") == "head" and "features" in d:
-        n = record.data.get("n_train")
-        lines.append(f"- frozen LM: features of {n} train tweets in {t['feature_seconds']:.0f} s ("
-                     f"{'from the cache' if d['features']['train_from_cache'] else 'computed'}), a logistic head "
-                     f"fitted in {t['fit_seconds']:.1f} s; trainable parameters {record.trainable_params:,} of "
-                     f"{record.total_params:,} (train accuracy {d.get('train_accuracy', 0):.3f})")
-        return lines + _inference_line(record) + [f"- forgetting: {d['forgetting']['text']}"]
-    if "train_seconds" in t:
-        lines.append(
-            f"- trained {t['steps']} steps in {t['train_seconds']:.0f} s ({t['tweets_per_second']:.1f} "
-            f"tweets/s); trainable parameters {record.trainable_params:,} of {record.total_params:,}"
-        )
-    lines += _inference_line(record)
-    if "fit" in d:
-        lines.append(f"- **fit: {d['fit']['verdict']}** — {d['fit']['reason']} (rule: {d['fit']['rule']})")
-    if "forgetting" in d:
-        f = d["forgetting"]
-        extra = (
-            f"; with the adapter disabled the model equals the base: {f['adapter_disabled_equals_base']}"
-            if "adapter_disabled_equals_base" in f
-            else ""
-        )
-        lines.append(
-            f"- **forgetting**: perplexity on {f['text']} ({f['tokens']} tokens) {f['before']:.2f} → "
-            f"{f['after']:.2f} (×{f['ratio']:.3f}){extra}"
-        )
-    return lines
-
-
-def _fewshot_lines(record: RunRecord) -> list[str]:
-    d, lines = record.diagnostics, _inference_line(record)
-    if d.get("accuracy_uncalibrated") is not None:
-        how = (d.get("summary") or {}).get("calibration")
-        lines.append(
-            (f"- calibration: {how}; " if how and how != "none" else "- ")
-            + f"without calibration: accuracy {d['accuracy_uncalibrated']:.3f}; prompt tokens (mean) "
-            f"{d.get('prompt_tokens_mean', '-')}; prompts that dropped demonstrations: {d.get('truncated', 0)}"
-        )
-    return lines
-
-
-def _rag_lines(record: RunRecord) -> list[str]:
-    d, lines = record.diagnostics, _inference_line(record)
-    if d.get("accuracy_uncalibrated") is not None:
-        lines.append(
-            f"- without calibration: accuracy {d['accuracy_uncalibrated']:.3f}; prompts that dropped "
-            f"demonstrations: {d.get('truncated', 0)}"
-        )
-    if "k_selection" in d:
-        lines.append(
-            f"- k = {d['k_selection']['k']} chosen on {d['k_selection']['n_validation']} held-out train tweets"
-        )
-    if "summary" in d:
-        s = d["summary"]
-        rate = (
-            f"{s['embed_tweets_per_second']:.0f} tweets/s" if s.get("embed_tweets_per_second") else "served from cache"
-        )
-        load = (
-            f" after loading the embedder in {s['embedder_load_seconds']:.1f} s"
-            if s.get("embedder_load_seconds")
-            else ""
-        )
-        lines.append(
-            f"- embedding {s['embed_seconds']:.1f} s ({rate}){load}; index built in "
-            f"{s['index_build_seconds']:.3f} s; query {s['query_ms']:.3f} ms per tweet (batched)"
-        )
-    return lines
-
-
-def _inference_line(record: RunRecord) -> list[str]:
+def inference_line(record: RunRecord) -> list[str]:
     t = record.timings
     if "inference_tweets_per_second" not in t:
         return []
@@ -609,34 +487,3 @@ def _inference_line(record: RunRecord) -> list[str]:
         f"- inference {t['inference_tweets_per_second']:.1f} tweets/s; peak memory {record.peak_memory_mb:.0f} MB; "
         f"total {t.get('total_seconds', 0):.0f} s"
     ]
-
-
-def _peer_lines(record: RunRecord) -> list[str]:
-    t, lines = record.timings, _inference_line(record)
-    if "fit_seconds" in t:
-        lines.append(f"- fitted in {t['fit_seconds']:.1f} s on "
-                     f"{record.diagnostics.get('summary', {}).get('features', 0):,} n-gram features")
-    if "train_seconds" in t:
-        lines.append(f"- trained {t.get('steps', 0)} contrastive steps in {t['train_seconds']:.0f} s; encoder "
-                     f"parameters {record.trainable_params:,}")
-    return lines
-
-
-# One formatter per method: the lines after the shared head of `result_markdown`.
-def _adapt_lines(record: RunRecord) -> list[str]:
-    a, t = record.diagnostics.get("adaptation", {}), record.timings
-    lines = []
-    if a:
-        lines.append(f"- corpus: {a['corpus']} ({a['blocks']} blocks of {a['block_size']} tokens)")
-        lines.append(f"- **{a['verdict']}**")
-    if "train_seconds" in t:
-        lines.append(f"- trained {t['steps']} steps in {t['train_seconds']:.0f} s ({t.get('tokens_per_second', 0):.0f} "
-                     f"tokens/s); trainable parameters {record.trainable_params:,} of {record.total_params:,}")
-    if record.artifacts.get("model_dir"):
-        lines.append(f"- start fine-tuning or few-shot from it: model **run:{record.run_id}**")
-    return lines
-
-
-FORMATTERS = {"finetune": _finetune_lines, "adapt": _adapt_lines, "fewshot": _fewshot_lines, "rag": _rag_lines,
-              "baseline": _peer_lines,
-              "setfit": _peer_lines}

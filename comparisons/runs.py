@@ -91,28 +91,10 @@ class RunRecord:
         return self._label() + (" (cleaned)" if self.data.get("cleaning") else "")
 
     def _label(self) -> str:
-        c = self.config
-        if self.method == "finetune":
-            if c.get("mode") == "head":
-                return f"finetune head (frozen {c.get('model', '')})"
-            return f"finetune {c.get('mode', '')} ({c.get('model', '')})"
-        if self.method == "fewshot":
-            how = "zero-shot" if not c.get("shots") else f"k={c.get('shots')} {c.get('selection', '')}"
-            how_cal = {"batch": " +batch-cal", "both": " +ctx+batch-cal"}.get(c.get("calibration"), " +cal")
-            cal = how_cal if c.get("calibrate") else ""
-            return f"fewshot {how} {c.get('template', '')}{cal}"
-        if self.method == "rag":
-            if c.get("mode") == "linear":
-                return "rag linear"
-            return f"rag {c.get('mode', '')} k={self.resolved.get('k_used', c.get('k'))}"
-        if self.method == "baseline":
-            return f"baseline tf-idf word {c.get('word_ngrams') or '-'} char {c.get('char_ngrams') or '-'}"
-        if self.method == "adapt":
-            kind = "DAPT" if c.get("corpus") else "TAPT"
-            return f"adapt {c.get('mode', '')} {kind} ({c.get('model', '')})"
-        if self.method == "setfit":
-            return f"setfit {c.get('max_steps')} steps"
-        return self.method
+        from .registry import find
+
+        method = find(self.method)  # None: a record of a method no longer installed still loads, by its name
+        return method.short(self.config, self.resolved) if method is not None else self.method
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import report
+from . import registry, report
 from .api import Selection, make_config, run_method, summary_json
 from .data import TweetData
 from .device import on_zerogpu
@@ -301,53 +301,35 @@ def stream_run(method: str, values: dict, data: TweetData, stop, store: RunStore
         yield RunUpdate(events, record, error, finished, records=[record] if record else [])
 
 
-def stream_sweep(values: dict, data: TweetData, stop, shots=None, store: RunStore | None = None,
+def stream_sweep(method: str, values: dict, data: TweetData, stop, shots=None, store: RunStore | None = None,
                  poll: float = 0.5):
-    """The few-shot k-sweep (fewshot.run.sweep) in a worker thread: one record per k, each reported as it
-    finishes, so the chart fills in; Stop ends it after the current k."""
-    from fewshot.config import SWEEP_SHOTS
-
-    shots = list(shots or SWEEP_SHOTS)
-    config = make_config("fewshot", values)
+    """A method's sweep over one setting (the few-shot k-sweep) in a worker thread: one record per value, each
+    reported as it finishes, so the chart fills in; Stop ends it after the current value."""
+    m = registry.get(method)
+    if m.sweep is None:
+        raise UserError(f"{m.title} has no sweep.")
+    points = list(shots or m.sweep_values)
+    config = make_config(method, values)
     store = store or runs_store()
     done: list[RunRecord] = []
 
     def work(on_event):
-        from fewshot.run import sweep
-
-        return sweep(config, data, shots, on_event=on_event, stop=stop, store=store, on_record=done.append)
+        return m.sweep(config, data, points, on_event=on_event, stop=stop, store=store, on_record=done.append)
 
     for events, finished, _, error in _in_worker(work, stop, poll):
-        k = shots[min(len(done), len(shots) - 1)]
-        yield RunUpdate(events, done[-1] if done else None, error, finished, step=f"k={k}", records=list(done))
+        at = points[min(len(done), len(points) - 1)]
+        yield RunUpdate(events, done[-1] if done else None, error, finished, step=f"{m.sweep_field}={at}",
+                        records=list(done))
 
 
 def run_all_plan(gpu: bool | None = None) -> list[tuple[str, dict, str]]:
-    """Run all's sequence: (method, settings, why) from the configs' named presets. On a CPU the
-    fine-tunings are trimmed and retrieved few-shot gets 2 demonstrations (bench/RESULTS.md)."""
-    from fewshot.config import PRESETS as FEWSHOT
-    from finetune.config import PRESETS as FINETUNE
-    from rag.config import PRESETS as RAG
-
+    """Run all's sequence: (method, settings, why), each method's steps from its `run_all` hook (named presets with
+    their reasons). On a CPU the fine-tunings are trimmed and retrieved few-shot gets 2 demonstrations."""
     if gpu is None:
         from .models import device_name
 
         gpu = device_name() == "cuda"
-    tune = FINETUNE["run_all_gpu" if gpu else "run_all_cpu"]
-    retrieved = FEWSHOT["run_all_retrieved_gpu" if gpu else "run_all_retrieved_cpu"]
-    balanced = FEWSHOT["run_all_balanced"]
-    plan = [("finetune", tune.apply({"mode": "lora"}), tune.why), ("finetune", tune.apply({"mode": "full"}), tune.why),
-            ("fewshot", balanced.apply(), balanced.why), ("fewshot", retrieved.apply(), retrieved.why),
-            ("rag", RAG["run_all"].apply(), RAG["run_all"].why),
-            ("baseline", {}, "The TF-IDF baseline: what any language model must beat (seconds).")]
-    if gpu:
-        plan.append(("setfit", {}, "SetFit with its default 250 steps."))
-    return plan
-
-
-# Why Run all leaves SetFit out on a CPU (said in its summary): measured cost against the 5-minute budget.
-SETFIT_LEFT_OUT = ("SetFit was left out on this CPU: even 40 contrastive steps add about a minute, which takes Run "
-                   "all past its 5-minute budget. Run it from the Peers tab.")
+    return [(m.name, values, why) for m in registry.all_methods() for values, why in m.run_all(gpu)]
 
 
 def stream_run_all(data: TweetData, stop, store: RunStore | None = None, seed: int | None = None,
@@ -377,8 +359,8 @@ def run_all_summary(records: list[RunRecord], seconds: float, verdict: bool = Tr
     for r in records:
         acc = r.metrics.get("accuracy")
         lines.append(f"- {r.label}: {r.status}" + (f", accuracy {acc:.3f}" if acc is not None else ""))
-    if not any(r.method == "setfit" for r in records):
-        lines.append(f"- _{SETFIT_LEFT_OUT}_")
+    ran = {r.method for r in records}
+    lines += [f"- _{why}_" for m in registry.all_methods() if m.name not in ran and (why := m.left_out(False))]
     if verdict:
         lines.append("\n**What it found**")
         lines += [f"- {v}" for v in report.comparison_verdict(records) + report.peer_verdicts(records)]
@@ -444,14 +426,14 @@ def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
         done = finished_cells(StudyStore(store), study)
     limits = gate.Limits.current() if visitor else None
     if visitor:  # settings and axes by any spelling (--forgetting-text, corpus) before any file is touched
-        from .api import METHODS, config_class
+        from .api import config_class
         from .study import MethodSpec, axis_text
 
-        every = [MethodSpec(m, m, {}) for m in METHODS]  # a setting may name a field of a method not in the study
+        every = [MethodSpec(m, m, {}) for m in registry.names()]  # a setting may name any method's field
         spelled = field_names(every)
         named = [spelled.get(k, k) for k in spec.settings or {}]
         named += [spelled.get(axis_text(a).partition("=")[0].strip(), "") for a in (spec.axis, spec.axis2) if a]
-        gate.check_visitor_names(named, [config_class(m) for m in METHODS], "study")
+        gate.check_visitor_names(named, [config_class(m) for m in registry.names()], "study")
     full = load_full(spec)
     cells = plan(spec, full, max_cells=limits.study_cells if visitor else MAX_CELLS)
     if visitor:
@@ -528,15 +510,14 @@ def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_nam
     """The estimated seconds of a job (a run, a k-sweep, Run all) on this device, or on `gpu_name` (a ZeroGPU
     call's GPU); None when a step cannot be sized. A visitor's settings (a store with an owner) pass their gate
     first, so that an estimate never reads a model they may not use."""
-    from fewshot.config import SWEEP_SHOTS
-
     from . import gate
     from .estimate_run import estimate_for
 
     if kind == "all":
         steps = [(m, v) for m, v, _ in run_all_plan(gpu=True if gpu_name else None)]
     elif kind == "sweep":
-        steps = [("fewshot", {**settings, "shots": k}) for k in SWEEP_SHOTS]
+        m = registry.get(method)
+        steps = [(method, {**settings, m.sweep_field: v}) for v in m.sweep_values]
     else:
         steps = [(method, settings)]
     total = 0.0
@@ -667,103 +648,78 @@ class WarmCache:
     kinds of run, refitting them each time (21 s for TF-IDF on all tweets). A few-shot classifier holds a language
     model, so fewer of those are kept."""
 
-    SIZES = {"fewshot": 2, "baseline": 4, "setfit": 2, "setfit-train": 4, "retriever": 4}
+    SHARED = {"retriever": 4}  # the selection's train retriever (RAG's kNN, retrieved demonstrations, neighbours)
+    DEFAULT = 2  # a kind no method declared
 
     def __init__(self):
-        self._kinds = {kind: LRU(size) for kind, size in self.SIZES.items()}
+        self._kinds: dict[str, LRU] = {}
+        self._lock = threading.Lock()
+
+    def sizes(self) -> dict[str, int]:
+        return {**self.SHARED, **{kind: n for m in registry.all_methods() for kind, n in m.warm.items()}}
 
     def get_or_create(self, key: tuple, make):
-        return self._kinds[key[0]].get_or_create(key, make)
+        with self._lock:
+            if key[0] not in self._kinds:
+                self._kinds[key[0]] = LRU(self.sizes().get(key[0], self.DEFAULT))
+            kind = self._kinds[key[0]]
+        return kind.get_or_create(key, make)
 
     @property
     def maxsize(self) -> int:
-        return sum(self.SIZES.values())
+        return sum(self.sizes().values())
 
 
 _CLASSIFIERS = WarmCache()  # few-shot classifiers, TF-IDF pipelines, SetFit encoders, retrievers for Try it
 
 
+@dataclass
+class TryContext:
+    """What a method's `try_it` or `details` hook gets: the text (a visitor's, or one eval tweet), the selection, the
+    visitor's finished runs on its eval split (newest first), where to add its row and what it shows beside it."""
+    text: str
+    data: TweetData
+    records: list
+    out: dict
+    rows: list = field(default_factory=list)
+    k_neighbours: int = 5
+    np: object = np  # for hooks, so that a method module stays import-light
+
+    def newest(self, method: str):
+        return next((r for r in self.records if r.method == method), None)
+
+    def add(self, name: str, probs) -> None:
+        p = np.asarray(probs, dtype=float)
+        names = self.data.label_names
+        self.rows.append({"method": name, "label": names[int(p.argmax())],
+                          **{n: round(float(v), 3) for n, v in zip(names, p)}})
+
+    def warm(self, key: tuple, make):
+        return _CLASSIFIERS.get_or_create(key, make)
+
+    def retriever(self, embedder: str = "auto"):
+        return train_retriever(self.data, embedder)
+
+    @staticmethod
+    def saved(record) -> bool:
+        from .disk import saved_model
+
+        return saved_model(record) is not None
+
+
 def try_it(text: str, data: TweetData, store: RunStore, k_neighbours: int = 5) -> dict:
-    """Each available method's label and probabilities for one text, with RAG's neighbours and the
-    few-shot prompt used. Methods come from the finished runs on this data's eval split."""
+    """Each available method's label and probabilities for one text (each method's `try_it` hook), with what
+    methods show beside it: RAG's neighbours, the few-shot prompt, SetFit's neighbours in its own space."""
     text = (text or "").strip()
     if not text:
         raise UserError("type a tweet first.")
-    text = text[:2000]
     records, _ = report.comparable(store.list(), data.fingerprint)
-    rows, out = [], {"neighbours": [], "prompt": ""}
-    names = data.label_names
-
-    def add(method, probs):
-        p = np.asarray(probs, dtype=float)
-        rows.append({"method": method, "label": names[int(p.argmax())],
-                     **{n: round(float(v), 3) for n, v in zip(names, p)}})
-
-    from .disk import saved_model
-
-    for r in [r for r in records if r.method == "finetune" and saved_model(r) is not None][:4]:
-        from finetune.saved import predict_texts
-
-        add(f"{r.label} [{r.run_id[-6:]}]", predict_texts(r.artifacts["model_dir"], [text])[0].numpy())
-    _try_peers(records, text, data, add, out)
-    fs = next((r for r in records if r.method == "fewshot"), None)
-    rag = next((r for r in records if r.method == "rag"), None)
-    from rag.classify import knn_probs
-    from rag.run import explain
-
-    retriever = train_retriever(data, (rag.config.get("embedder") if rag else "auto") or "auto")
-    k = int((rag.resolved.get("k_used") if rag else 0) or 15)
-    sims, ids = retriever.neighbours([text], k)
-    labels = np.where(ids >= 0, retriever.labels[np.maximum(ids, 0)], -1)
-    add(f"rag knn k={k}", knn_probs(sims, labels, data.n_labels, k)[0])
-    out["neighbours"] = explain(retriever, text, k_neighbours, names)
-    if fs is not None:
-        from fewshot.config import FewshotConfig
-        from fewshot.run import FewshotClassifier
-
-        cfg = FewshotConfig.from_dict(fs.config)
-        key = ("fewshot", data.train_fingerprint, tuple(sorted(cfg.to_dict().items())))
-        retr = retriever if cfg.selection == "retrieved" else None
-        clf = _CLASSIFIERS.get_or_create(key, lambda: FewshotClassifier(cfg, data, retriever=retr))
-        scored = clf.score([text], prior=fs.diagnostics.get("batch_prior"))
-        add(fs.label, scored["probs"][0])
-        out["prompt"] = clf.prompt_text(text)
-    out["table"] = pd.DataFrame(rows)
-    out.setdefault("setfit_neighbours", [])
-    return out
-
-
-def _try_peers(records, text: str, data: TweetData, add, out: dict, k_neighbours: int = 5) -> None:
-    """The newest baseline run (refitted on the selection in seconds, kept warm) and the newest SetFit run
-    (its saved encoder and head), with SetFit's nearest train tweets in its own fine-tuned space."""
-    baseline = next((r for r in records if r.method == "baseline"), None)
-    if baseline is not None:  # refitted on the selection (seconds), then kept warm with the other classifiers
-        from peers.baseline import build
-        from peers.config import BaselineConfig
-
-        config = BaselineConfig.from_dict(baseline.config)
-        key = ("baseline", data.train_fingerprint, tuple(sorted(config.to_dict().items())))
-        pipeline = _CLASSIFIERS.get_or_create(key, lambda: build(config).fit(list(data.train.texts),
-                                                                            np.asarray(data.train.labels)))
-        probs = np.zeros(data.n_labels)
-        probs[pipeline.named_steps["clf"].classes_] = pipeline.predict_proba([text])[0]
-        add(baseline.label, probs)
-    from .disk import saved_model
-
-    setfit = next((r for r in records if r.method == "setfit" and saved_model(r) is not None), None)
-    if setfit is not None:
-        from peers.setfit_run import load_saved
-
-        encoder, predict = _CLASSIFIERS.get_or_create(("setfit", setfit.run_id),
-                                                      lambda: load_saved(setfit.artifacts["model_dir"]))
-        add(f"{setfit.label} [{setfit.run_id[-6:]}]", predict([text], data.n_labels)[0])
-        train = _CLASSIFIERS.get_or_create(("setfit-train", setfit.run_id, data.train_fingerprint),
-                                           lambda: encoder.encode(list(data.train.texts), convert_to_numpy=True,
-                                                                  normalize_embeddings=True))
-        query = encoder.encode([text], convert_to_numpy=True, normalize_embeddings=True)[0]
-        sims = train @ query
-        out["setfit_neighbours"] = [{"similarity": round(float(sims[i]), 4), "label": data.label_names[
-            data.train.labels[i]], "text": data.train.texts[i]} for i in np.argsort(-sims)[:k_neighbours]]
+    ctx = TryContext(text[:2000], data, records, {"neighbours": [], "prompt": "", "setfit_neighbours": []},
+                     k_neighbours=k_neighbours)
+    for m in registry.all_methods():
+        m.try_it(ctx)
+    ctx.out["table"] = pd.DataFrame(ctx.rows)
+    return ctx.out
 
 
 # ---------------------------------------------------------------- disagreements
@@ -797,27 +753,11 @@ def tweet_details(row: int, data: TweetData, store: RunStore, k: int = 5) -> dic
     probs = pd.DataFrame([{"run": f"{r.label} [{r.run_id[-6:]}]", "predicted": names[int(np.argmax(r.predictions[
         "probs"][row]))], **{n: round(float(p), 3) for n, p in zip(names, r.predictions["probs"][row])}}
         for r in records if (r.predictions or {}).get("probs")])
-    rag = next((r for r in records if r.method == "rag"), None)
-    from rag.run import explain
-
-    neighbours = pd.DataFrame(explain(train_retriever(data, (rag.config.get("embedder") if rag else "auto") or "auto"),
-                                      text, k, names))
-    out = {"text": text, "gold": names[data.test.labels[row]], "probs": probs, "neighbours": neighbours,
-           "prompt": "", "fewshot": pd.DataFrame()}
-    fs = next((r for r in records if r.method == "fewshot"), None)
-    if fs is not None:
-        from fewshot.config import FewshotConfig
-        from fewshot.run import FewshotClassifier
-
-        cfg = FewshotConfig.from_dict(fs.config)
-        key = ("fewshot", data.train_fingerprint, tuple(sorted(cfg.to_dict().items())))
-        retr = train_retriever(data, cfg.embedder) if cfg.selection == "retrieved" else None
-        clf = _CLASSIFIERS.get_or_create(key, lambda: FewshotClassifier(cfg, data, retriever=retr))
-        scored = clf.score([text], prior=fs.diagnostics.get("batch_prior"))
-        out["prompt"] = clf.prompt_text(text)
-        out["fewshot"] = pd.DataFrame([{"probabilities": stage, **{n: round(float(p), 3) for n, p in zip(names, v)}}
-                                       for stage, v in (("before calibration", scored["probs_uncalibrated"][0]),
-                                                        ("after calibration", scored["probs"][0]))])
+    out = {"text": text, "gold": names[data.test.labels[row]], "probs": probs, "neighbours": pd.DataFrame(),
+           "prompt": "", "prompt_probs": pd.DataFrame()}
+    ctx = TryContext(text, data, records, out, k_neighbours=k)
+    for m in registry.all_methods():
+        m.details(ctx)
     return out
 
 

@@ -22,7 +22,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .api import METHODS, REGISTRY, Selection, config_class, make_config, run_method
+from . import registry
+from .api import Selection, config_class, make_config, run_method
 from .data import TweetData, parse_size, subset
 from .errors import UserError
 from .runs import RUN_ID, RunRecord, RunStore, _pid_alive, study_tag, write_json_atomic
@@ -32,25 +33,29 @@ METRICS = ("accuracy", "macro_f1")
 MAX_SEEDS = 50
 MAX_CELLS = 2000
 DEFAULT_TRAIN = 1000  # a sweep's train size unless its spec names one (as a single run's default)
-# Short names for the methods' usual modes; any registered method also works, as `method` or `method:choice`
-# where the choice is a value of one of its fields with choices (fewshot:balanced, rag:linear, finetune:full).
-ALIASES = {"lora": ("finetune", {"mode": "lora"}), "full": ("finetune", {"mode": "full"}),
-           "head": ("finetune", {"mode": "head"})}
-DISPLAY = {"lora": "LoRA", "full": "full fine-tuning", "head": "frozen-feature probe",
-           "fewshot:balanced": "few-shot balanced",
-           "fewshot:retrieved": "few-shot retrieved", "fewshot:random": "few-shot random", "fewshot": "few-shot",
-           "rag": "RAG kNN", "rag:knn": "RAG kNN", "rag:linear": "RAG linear", "rag:prompt": "RAG prompt",
-           "baseline": "TF-IDF", "setfit": "SetFit"}
-METHOD_CHOICES = ("lora", "full", "head", "fewshot:balanced", "fewshot:retrieved", "fewshot:random", "rag:knn",
-                  "rag:linear", "rag:prompt", "baseline", "setfit")
+# A study names a method as its registry name, a short name it declares (lora: finetune with mode lora), or
+# `method:choice` where the choice is a value of one of its fields with choices (fewshot:balanced, rag:linear).
+
+
+def _aliases() -> dict:
+    return {alias: (m.name, dict(values)) for m in registry.all_methods() for alias, values in m.study_aliases.items()}
+
+
+def method_choices() -> tuple[str, ...]:
+    """The names a study offers (the app's checkboxes), from every classifier in the registry."""
+    return tuple(n for m in registry.all_methods() for n in m.names_in_studies)
+
+
 # What every study sets unless its settings say otherwise: no model files per cell (a full fine-tuning
 # saves ~540 MB; a study of 45 cells would fill a Space's disk).
 STUDY_SETTINGS = {"save_model": False}
-NOT_CLASSIFIERS = ("adapt",)  # methods whose runs have no accuracy to chart
-
-
 def display(name: str) -> str:
-    return DISPLAY.get(name, name)
+    """How a study's method name reads: the display its method declares ("LoRA", "RAG linear"), else its title."""
+    for method in registry.all_methods():
+        if name in method.display:
+            return method.display[name]
+    method = registry.find(name)
+    return method.title if method is not None else name
 
 
 # ---------------------------------------------------------------- the spec
@@ -70,13 +75,14 @@ class MethodSpec:
 def parse_method(text: str) -> MethodSpec:
     name = (text or "").strip()
     base, _, choice = name.partition(":")
-    if base in ALIASES and not choice:
-        method, values = ALIASES[base]
+    aliases = _aliases()
+    if base in aliases and not choice:
+        method, values = aliases[base]
         return MethodSpec(name, method, dict(values))
-    if base not in REGISTRY:
-        raise UserError(f"unknown method '{name}'. Methods: {', '.join(METHOD_CHOICES)} (or any of "
-                        f"{', '.join(METHODS)}, optionally as method:choice).")
-    if base in NOT_CLASSIFIERS:
+    if registry.find(base) is None:
+        raise UserError(f"unknown method '{name}'. Methods: {', '.join(method_choices())} (or any of "
+                        f"{', '.join(registry.names())}, optionally as method:choice).")
+    if not registry.get(base).classifier:
         raise UserError(f"'{base}' makes a language model, not a classifier with an accuracy, so a study cannot chart "
                         f"it: run it on its own, then study finetune or fewshot with model=run:<its run id>.")
     if not choice:
@@ -263,7 +269,7 @@ def plan(spec: StudySpec, full: TweetData, max_cells: int = MAX_CELLS) -> list[C
     swept = {a.name for a in axes}
     # A setting of a method that is not in this study is fine (a preset's LoRA settings once LoRA is unticked);
     # one that no method has is a typo.
-    names_map = field_names([parse_method(m) for m in METHOD_CHOICES] + methods)
+    names_map = field_names([parse_method(m) for m in method_choices()] + methods)
     settings = {}
     for k, v in (spec.settings or {}).items():
         if k not in names_map or names_map[k] == TRAIN_SIZE:

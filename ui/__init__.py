@@ -10,22 +10,36 @@ from comparisons import service as svc
 from comparisons.device import on_zerogpu, space_has_oauth
 
 from . import (
-    adapt_tab,
     api,
     board_tab,
     compare_tab,
     data_tab,
     errors_tab,
-    fewshot_tab,
-    finetune_tab,
     guide_tab,
     peers_tab,
-    rag_tab,
     study_tab,
     try_tab,
     workers,
 )
-from .common import PRIVATE
+from .common import CSS, PRIVATE
+
+
+def method_tabs(data_fields: dict) -> dict:
+    """A tab per method that declares one (registry: `tab`), in the registry's order; the methods without one are
+    sections of the Peers tab, placed where the first of them comes. Returns {method: {field name: component}}."""
+    import importlib
+
+    from comparisons import registry
+
+    widgets, peers_placed = {}, False
+    for method in registry.all_methods():
+        if method.tab:
+            module, name = method.tab.split(":")
+            widgets[method.name] = getattr(importlib.import_module(module), name)(data_fields)
+        elif not peers_placed:
+            widgets.update(peers_tab.build(data_fields))
+            peers_placed = True
+    return widgets
 
 
 def build_demo() -> gr.Blocks:
@@ -40,10 +54,7 @@ def build_demo() -> gr.Blocks:
             gr.LoginButton()
         with gr.Tabs():
             data_fields = data_tab.build()
-            widgets = {"finetune": finetune_tab.build(data_fields), "fewshot": fewshot_tab.build(data_fields),
-                       "rag": rag_tab.build(data_fields)}
-            widgets.update(peers_tab.build(data_fields))
-            widgets["adapt"] = adapt_tab.build(data_fields)
+            widgets = method_tabs(data_fields)
             view, compare_outputs = compare_tab.build(data_fields)
             errors_tab.build(data_fields)
             study_widgets = study_tab.build(data_fields)
@@ -69,4 +80,5 @@ def launch(demo: gr.Blocks, **kwargs):
 
     sweep()
     app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [Middleware(VisitorCookies)]}
+    kwargs.setdefault("css", CSS)
     return demo.launch(max_file_size=f"{svc.max_upload_mb():g}mb", show_error=True, app_kwargs=app_kwargs, **kwargs)

@@ -16,7 +16,7 @@ import inspect
 
 import gradio as gr
 
-from comparisons import report
+from comparisons import registry, report
 from comparisons import service as svc
 from comparisons.api import config_class
 from comparisons.config import kind_of, optional
@@ -275,7 +275,7 @@ def register() -> None:
     """Add the public endpoints to the Blocks being built."""
     gr.api(user_errors(typed(load_data)), api_name="load_data", **LIGHT)
     gr.api(user_errors(typed(classify)), api_name="classify", **LIGHT)
-    for method in ("finetune", "fewshot", "rag", "baseline", "setfit", "adapt"):
+    for method in registry.names():  # /run_<name> for every method in the registry
         endpoint = method_endpoint(method)
         attach_admission(gr.api(endpoint, api_name=f"run_{method}", **HEAVY), endpoint.admit, endpoint)
     attach_admission(gr.api(user_errors(run_all), api_name="run_all", **HEAVY), admit_run_all, run_all)

@@ -362,8 +362,13 @@ def Download(label: str, **kwargs) -> gr.File:  # noqa: N802 (used as a componen
     """A file the app hands out (an export, a model): read-only and low, so that before there is one it is a thin
     strip rather than a large empty drop zone."""
     kwargs.setdefault("interactive", False)
-    kwargs.setdefault("height", 72)
-    return gr.File(label=label, **kwargs)
+    kwargs.setdefault("elem_classes", ["tpr-download"])
+    return gr.File(label=label, **kwargs)  # its height comes from CSS: Gradio's `height` leaves the empty box at 264 px
+
+
+# The app's few style rules (given to launch: Gradio 6 takes css there). An empty file box is a thin strip.
+CSS = """.tpr-download .empty.large {min-height: 0; height: 3.5rem}
+.tpr-download .empty.large .icon {height: 1.5rem}"""
 
 
 def plot_rows(df: pd.DataFrame, min_x: int = 1):

@@ -36,6 +36,10 @@ def load_overview(request: gr.Request | None = None, **data_fields) -> dict:
             "distribution": plot_rows(o["distribution"]), "lengths": plot_rows(o["lengths"]), "leakage": o["leakage"]}
 
 
+# The quality report's columns as a person reads them (the export and the CLI keep the keys).
+FINDING_HEADERS = {"label_quality": "label quality", "p_given": "p(given label)"}
+
+
 def build() -> dict:
     """The tab; returns its input widgets by name (DATA_KEYS), which every method tab reads."""
     with gr.Tab("Data", id="data"):
@@ -85,7 +89,7 @@ def build() -> dict:
             quality_btn = gr.Button("Quality report", elem_id="quality-run")
             quality_summary = gr.Markdown(elem_id="quality-summary")
             finding = gr.Dropdown([], label="Finding", elem_id="quality-finding")
-            finding_rows = Table(wrap=True, max_height=320, elem_id="quality-rows",
+            finding_rows = Table(wrap=True, max_height=320, elem_id="quality-rows", max_chars=120,
                                  empty="no rows for this finding (or no report yet: press Quality report)",
                                  heading="None found")
             with gr.Row():
@@ -117,7 +121,8 @@ def build() -> dict:
             return pd.DataFrame()
         table = pd.DataFrame(f["detail"])
         # The labels (and the suggested label) first, the text last: it wraps and would push them off screen.
-        return table[[c for c in table.columns if c != "text"] + (["text"] if "text" in table.columns else [])]
+        table = table[[c for c in table.columns if c != "text"] + (["text"] if "text" in table.columns else [])]
+        return table.rename(columns=lambda c: FINDING_HEADERS.get(c, c.replace("_", " ")))
 
     @user_errors
     def run_quality(request: gr.Request = None, **data_fields):

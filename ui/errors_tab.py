@@ -83,7 +83,7 @@ def build(data_fields: dict) -> None:
         selected_data(values, request)
         d = workers.tweet_details(row, values, visitor(request))
         return {detail: f"**Row {row}** · gold **{d['gold']}** · {d['text']}", probs: d["probs"],
-                neighbours: d["neighbours"], prompt: d["prompt"], fewshot: d["fewshot"]}
+                neighbours: d["neighbours"], prompt: d["prompt"], fewshot: d["prompt_probs"]}
 
     @user_errors
     def do_export(request: gr.Request = None, **values):

@@ -10,7 +10,7 @@ from comparisons import service as svc
 from comparisons.device import gpu_present
 from comparisons.errors import UserError
 from comparisons.exports import export_folder
-from comparisons.study import METHOD_CHOICES, METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text
+from comparisons.study import METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text, method_choices
 
 from . import workers
 from .common import (
@@ -79,7 +79,7 @@ def build(data_fields: dict) -> dict:
         with gr.Row():
             w["preset"] = gr.Radio(list(PRESET_LABELS), value=default, label="Preset", elem_id="study-preset",
                                    info="; ".join(f"{k}: {v.why}" for k, v in STUDY_PRESETS.items()))
-            w["methods"] = gr.CheckboxGroup(list(METHOD_CHOICES), value=start_values["methods"], label="Methods",
+            w["methods"] = gr.CheckboxGroup(list(method_choices()), value=start_values["methods"], label="Methods",
                                             elem_id="study-methods")
         with gr.Row():
             w["axis_field"] = gr.Dropdown(list(AXIS_FIELDS), value=start_values["axis_field"], allow_custom_value=True,
@@ -105,7 +105,7 @@ def build(data_fields: dict) -> dict:
             resume = gr.Button("Resume", elem_id="study-resume")
             refresh = gr.Button("Refresh", elem_id="study-refresh")
         status = gr.Markdown(elem_id="study-status")
-        chart = gr.Plot(label="Chart", elem_id="study-chart")
+        chart = gr.Plot(label="Chart", elem_id="study-chart", visible=False)  # shown with its first cell
         found = gr.Markdown(elem_id="study-findings")
         table = Table(label="Cells: mean over seeds ± half the 95 % interval", wrap=True, elem_id="study-table",
                       empty="no study yet: press Start, or choose one of your studies")
@@ -145,7 +145,8 @@ def build(data_fields: dict) -> dict:
         store = StudyStore(visitor(request).store())
         v = study_report.view(store, store.load(study_id))
         spec = StudySpec.from_dict(v["study"].spec)
-        return {chart: v["figure"], found: "\n".join(f"- {x}" for x in v["findings"]),
+        shown = gr.update(value=v["figure"], visible=True) if v["figure"] is not None else gr.skip()
+        return {chart: shown, found: "\n".join(f"- {x}" for x in v["findings"]),
                 table: study_report.display_table(v["table"], spec)}
 
     def stream(spec: dict | None, resume_id: str | None, request, progress):

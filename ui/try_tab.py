@@ -18,9 +18,9 @@ def build(data_fields: dict) -> None:
             go = gr.Button("Classify", variant="primary", scale=1, elem_id="try-go")
         answers = Table(label="Label and probabilities per method", elem_id="try-table",
                         empty="type a tweet and press Classify (uses your finished runs on this data)")
-        neighbours = Table(label="RAG: nearest train tweets", wrap=True, empty="no RAG run on this data yet")
+        neighbours = Table(label="RAG: nearest train tweets", wrap=True, empty="type a tweet and press Classify")
         setfit_neighbours = Table(label="SetFit: nearest train tweets in its fine-tuned space", wrap=True,
-                                  empty="no SetFit run on this data yet")
+                                  empty="type a tweet and press Classify (needs a SetFit run on this data)")
         prompt = gr.Textbox(label="Few-shot prompt used", lines=8)
 
     @user_errors

@@ -125,7 +125,7 @@ def run_job(kind: str, method: str, settings: dict, data_fields: dict, visitor: 
     stop, store = svc.session(visitor.session).stop, visitor.store()
     svc.check_job(kind, method, settings, data, store)  # the visitor's gate and the job's ceiling, before any work
     if kind == "sweep":
-        yield from svc.stream_sweep(settings, data, stop, store=store)
+        yield from svc.stream_sweep(method, settings, data, stop, store=store)
     elif kind == "all":
         seed = data_fields.get("seed") if isinstance(data_fields, dict) else data_fields.seed
         yield from svc.stream_run_all(data, stop, store=store, seed=seed)

@@ -52,8 +52,15 @@ def test_an_empty_app_says_nothing_yet_instead_of_bare_tables_and_grey_charts(pa
         tab(page, name)
         page.wait_for_timeout(500)
         check_readable(page, name)
+        if name == "Studies":  # no grey box for a chart before there is a study
+            assert not page.locator("#study-chart").is_visible()
     tab(page, "Compare")
     check_readable(page, "Compare (empty)")
+    # A file the app will hand out is a thin strip until there is one, not a 264-px empty box (Gradio's own `height`
+    # does not reach the empty state; the app's CSS does).
+    heights = page.evaluate("() => [...document.querySelectorAll('.tpr-download')].filter(e => e.offsetParent)"
+                            ".map(e => e.getBoundingClientRect().height)")
+    assert heights and max(heights) < 120, heights
     page.screenshot(path=str(SHOTS / "19-newcomer-empty.png"), full_page=True)
 
 
@@ -74,6 +81,11 @@ def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(
     assert "my tweets" in overview and "64 rows" in overview and "16 rows" in overview  # their 80 rows, split 80/20
     page.screenshot(path=str(SHOTS / "20-newcomer-upload.png"), full_page=True)
     check_readable(page, "Data")
+    page.locator("#quality").get_by_text("Data quality").first.click()  # the quality report's tables, readable too
+    page.locator("#quality-run").click()
+    wait_text(page, "#quality-summary", "train rows", 180)
+    page.locator("#quality-rows tbody tr").first.wait_for(timeout=30_000)
+    check_readable(page, "Data quality")
 
     tab(page, "RAG")
     page.locator("#rag-start").click()
@@ -116,7 +128,8 @@ def test_a_phone_sees_every_tab_within_its_width(page, app_url):  # noqa: F811
         phone.goto(app_url[0])
         phone.get_by_role("tab", name="Data").wait_for(timeout=60_000)
         wide = {}
-        for name in ("Data", "Fine-tune", "Few-shot", "RAG", "Peers", "Compare", "Disagreements", "Try it"):
+        for name in ("Data", "Fine-tune", "Few-shot", "RAG", "Peers", "Adapt", "Compare", "Disagreements", "Studies",
+                     "Try it", "Workshop", "Guide"):
             tab_button = phone.get_by_role("tab", name=name, exact=True)
             if tab_button.count() and tab_button.is_visible():
                 tab_button.click()

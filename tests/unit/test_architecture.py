@@ -13,17 +13,19 @@ import numpy as np
 import pytest
 
 from comparisons import service as svc
-from comparisons.api import METHODS, config_class
+from comparisons.api import config_class
 from comparisons.cli import build_parser, method_fields
 from comparisons.config import PLACES
 from comparisons.data import load_data, subset
 from comparisons.lru import LRU
+from comparisons.registry import names as _names
 from comparisons.runs import RunRecord, RunStore
 from comparisons.settings import VARIABLES, settings
 from rag.embed import register_embedder
 from tests.conftest import ROOT
 from tests.stand_in import HashEmbedder
 
+METHODS = _names()
 register_embedder("test-hash", HashEmbedder)
 HEAVY = ("torch", "transformers", "faiss", "peft", "sentence_transformers")
 
@@ -246,7 +248,8 @@ def test_metrics_come_from_the_evaluate_module_and_match_scikit_learn():
 def test_sweep_goes_through_the_service_and_reports_each_k(tmp_path, tiny_gpt2):
     data = subset(load_data("sample"), 40, 20, seed=0)
     values = {"model": tiny_gpt2, "selection": "balanced", "calibrate": False}
-    updates = list(svc.stream_sweep(values, data, threading.Event(), shots=[0, 1, 2], store=RunStore(tmp_path)))
+    updates = list(svc.stream_sweep("fewshot", values, data, threading.Event(), shots=[0, 1, 2],
+                                    store=RunStore(tmp_path)))
     last = updates[-1]
     assert last.finished and [r.config["shots"] for r in last.records] == [0, 1, 2]
     from comparisons.report import sweep_points

@@ -37,7 +37,7 @@ def test_memory_and_time_grow_with_the_work():
 
 
 def test_a_run_that_cannot_fit_is_refused_with_advice_and_nothing_is_recorded(tiny_gpt2, tmp_path, monkeypatch):
-    monkeypatch.setattr(estimate_run, "_device", lambda assume_gpu=None: (None, 10 * 2**20, 0.0))  # 10 MB free
+    monkeypatch.setattr(estimate_run, "device", lambda assume_gpu=None: (None, 10 * 2**20, 0.0))  # 10 MB free
     store = RunStore(tmp_path)
     data = subset(load_data("sample"), 40, 10, seed=0)
     config = make_config("finetune", {"model": tiny_gpt2, "mode": "full", "batch_size": 64, "max_length": 512})
