@@ -250,7 +250,7 @@ def cmd_run(args) -> dict:
 
     config = make_config(args.method, _method_values(args))  # settings are checked before any data loads
     if args.push_to_hub:  # a push that cannot happen is said before the run, not after it
-        from .modelcard import check_push, cli_token
+        from .push import check_push, cli_token
 
         check_push(args.push_to_hub, cli_token())
     data = _selection(args).load(args.max_file_mb)
@@ -385,7 +385,7 @@ def cmd_study(args) -> dict | None:
 
 
 def _push(record, repo: str, private: bool) -> str:
-    from .modelcard import cli_token, push
+    from .push import cli_token, push
 
     url = push(record, repo, cli_token(), private=private)
     _print_err(f"pushed {record.run_id} to {url}")

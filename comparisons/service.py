@@ -621,7 +621,7 @@ def own_model_run(visitor: Visitor, run_id: str | None) -> RunRecord:
 def push_model(visitor: Visitor, run_id: str | None, repo: str, oauth_token: str | None, private: bool = True) -> str:
     """Push one of the visitor's models to the Hub with their own login's token, and only that: the machine's
     HF_TOKEN is its owner's (the CLI's), never a visitor's, on a Space or off it."""
-    from .modelcard import push
+    from .push import push
 
     record = own_model_run(visitor, run_id)
     return push(record, repo, oauth_token or None, private=private)

@@ -56,7 +56,7 @@ def load_saved_classifier(folder: str):
 
 def predict_texts(folder: str, texts: list[str]) -> torch.Tensor:
     """Label probabilities for raw texts from a saved classifier (its own input template)."""
-    from .train import TokenizedTweets, predict_logits
+    from .tensors import TokenizedTweets, predict_logits
 
     model, tok, _ = load_saved_classifier(str(folder))
     meta = json.loads((Path(folder) / "tpr_model.json").read_text())

@@ -31,34 +31,14 @@ from comparisons.errors import UserError
 from comparisons.metrics import trainer_metrics
 from comparisons.models import ResolvedModel, count_parameters, load_causal_lm, load_classifier, resolve_lm
 from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
-from comparisons.templates import render
 
 from .config import FinetuneConfig
 from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
 from .events import LiveEvents
+from .tensors import TokenizedTweets, predict_logits  # noqa: F401  (re-exported: finetune.train's own API)
 
 # peft's defaults per architecture (GPT-2's attention is one Conv1D named c_attn).
 LORA_TARGETS = {"gpt2": ["c_attn"], "llama": ["q_proj", "k_proj", "v_proj", "o_proj"]}
-
-
-class TokenizedTweets(torch.utils.data.Dataset):
-    """Tokenized once per run; items are plain dicts that DataCollatorWithPadding pads per batch."""
-
-    def __init__(self, tokenizer, texts, labels, max_length: int, template: str = "{text}"):
-        texts = [render(template, text=" ".join(t.split())) for t in texts]
-        tokenizer.truncation_side = "left"  # a long tweet keeps its end, where the template asks for the label
-        enc = tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=False)
-        self.input_ids = enc["input_ids"]
-        self.labels = list(labels)
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return {"input_ids": self.input_ids[i], "labels": self.labels[i]}
-
-    def lengths(self):
-        return [len(x) for x in self.input_ids]
 
 
 def init_head_from_label_words(clf, resolved, tokenizer, label_names) -> None:
@@ -179,22 +159,6 @@ def _forgetting(config, resolved, clf, tokenizer, record, on_event) -> dict:
         record.notices.append("Forgetting measured on the bundled passages: WikiText-2 was not available.")
     if on_event:
         on_event({"event": "forgetting", "stage": "after", **out})
-    return out
-
-
-def predict_logits(model, dataset: TokenizedTweets, tokenizer, batch_size: int = 64) -> np.ndarray:
-    """Logits for a tokenized split, batched in length order (fast) and returned in input order."""
-    collate = DataCollatorWithPadding(tokenizer)
-    device = next(model.parameters()).device
-    order = np.argsort(dataset.lengths(), kind="stable")
-    out = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(order), batch_size):
-            idx = order[i: i + batch_size]
-            batch = collate([{"input_ids": dataset.input_ids[j]} for j in idx])
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
-            out[idx] = logits.float().cpu().numpy()
     return out
 
 

@@ -65,8 +65,9 @@ def test_an_empty_app_says_nothing_yet_instead_of_bare_tables_and_grey_charts(pa
 
 
 def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(page, app_url, tmp_path):  # noqa: F811
+    flipped = {10, 30, 50, 70}  # label errors for the quality report to find
     rows = ["text,label"] + [f"{'what a lovely day' if i % 2 else 'what an awful day'} number {i},"
-                             f"{'positive' if i % 2 else 'negative'}" for i in range(80)]
+                             f"{'positive' if (i % 2) != (i in flipped) else 'negative'}" for i in range(80)]
     upload = tmp_path / "my tweets.csv"
     upload.write_text("\n".join(rows) + "\n")
     tab(page, "Data")
@@ -84,7 +85,7 @@ def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(
     page.locator("#quality").get_by_text("Data quality").first.click()  # the quality report's tables, readable too
     page.locator("#quality-run").click()
     wait_text(page, "#quality-summary", "train rows", 180)
-    page.locator("#quality-rows tbody tr").first.wait_for(timeout=30_000)
+    page.locator("#quality-rows").filter(has_text="label quality").wait_for(timeout=30_000)  # the suspects, read
     check_readable(page, "Data quality")
 
     tab(page, "RAG")

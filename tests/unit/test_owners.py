@@ -206,7 +206,7 @@ class _StandInHub(BaseHTTPRequestHandler):
 def test_push_uploads_the_model_and_its_card_with_the_visitors_token(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from comparisons.modelcard import cli_token, push
+    from comparisons.push import cli_token, push
 
     folder = tmp_path / "run" / "model"
     folder.mkdir(parents=True)

@@ -185,3 +185,61 @@ def test_a_toy_method_reaches_the_cli_and_the_apps_peers_tab_and_api(toy, tmp_pa
     assert set(demo.tpr_widgets[TOY]) == {"negative", "positive"}  # a section of the Peers tab, from its config
     apis = {d.get("api_name") for d in demo.config["dependencies"]}
     assert f"run_{TOY}" in apis and "run_baseline" in apis
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """module -> the project's modules it imports (at the top or inside a function), from the source."""
+    import ast
+
+    packages = ("comparisons", "finetune", "fewshot", "rag", "peers", "ui")
+    modules = {}
+    for package in packages:
+        for path in (ROOT / package).glob("*.py"):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            modules[name] = path
+    graph = {m: set() for m in modules}
+    for name, path in modules.items():
+        package = name.split(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package if node.level else ""
+                target = ".".join(x for x in (base, node.module or "") if x)
+                found = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in modules]
+                graph[name].update(found or ([target] if target in modules else []))
+            elif isinstance(node, ast.Import):
+                graph[name].update(a.name for a in node.names if a.name in modules)
+            graph[name].discard(name)
+    return graph
+
+
+def test_no_import_circles():
+    """No two modules import each other, however indirectly (disk <-> modelcard and train <-> saved did): every
+    strongly connected part of the import graph is one module."""
+    graph = _import_graph()
+    order, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def connect(v):
+        order[v] = low[v] = len(order)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in order:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], order[w])
+        if low[v] == order[v]:
+            part = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                part.append(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                circles.append(sorted(part))
+
+    for v in graph:
+        if v not in order:
+            connect(v)
+    assert circles == []
