@@ -154,6 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
     fmt.add_argument("--markdown", action="store_true")
     fmt.add_argument("--csv", action="store_true")
 
+    p = sub.add_parser("recommend", help="the decision card: which method for your labels, target, latency and "
+                       "hardware, with labels needed from a study's forecast")
+    p.add_argument("--runs-dir", default=None, help="where records are (default: $TPR_RUNS_DIR, else ./runs)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--study", default=None, help="a study over train_size (forecasts, labels for a target)")
+    src.add_argument("--fingerprint", default=None, help="the runs on this eval split (default: the newest run's)")
+    p.add_argument("--labels", type=int, default=None, help="labels available now (default: the runs' train size)")
+    p.add_argument("--target", type=float, default=None, help="a target accuracy, e.g. 0.75")
+    p.add_argument("--max-ms", type=float, default=None, help="a latency budget per tweet, in milliseconds")
+    p.add_argument("--hardware", default="this machine", help="where it will serve: 'this machine', cpu-basic, "
+                   "t4-small, l4, a10g-small, a100-large")
+    p.add_argument("--max-train-seconds", type=float, default=None, help="a training time budget")
+    p.add_argument("--at", type=int, default=None, help="also forecast the accuracy at this many labels")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("compare", help="runs side by side")
     p.add_argument("--runs-dir", default=None, help="where records are (default: $TPR_RUNS_DIR, else ./runs)")
     p.add_argument("--fingerprint", default=None, help="only runs on this eval split (default: the newest run's)")
@@ -428,6 +443,19 @@ def cmd_board(args) -> dict | None:
     return None
 
 
+def cmd_recommend(args) -> dict | None:
+    from .decision import Inputs, for_store, markdown
+    from .runs import RunStore
+
+    inputs = Inputs(labels=args.labels, target=args.target, max_ms=args.max_ms, hardware=args.hardware,
+                    max_train_seconds=args.max_train_seconds, at=args.at)
+    card = for_store(RunStore(args.runs_dir or settings().runs_dir), inputs, args.study, args.fingerprint)
+    if args.json:
+        return card
+    print(markdown(card))
+    return None
+
+
 def cmd_compare(args) -> dict | str:
     from .report import comparison_rows, to_csv, to_markdown
     from .runs import RunStore
@@ -479,7 +507,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         commands = {"data": cmd_data, "run": cmd_run, "study": cmd_study, "compare": cmd_compare, "push": cmd_push,
-                    "board": cmd_board}
+                    "board": cmd_board, "recommend": cmd_recommend}
         quiet = stdout_to_stderr() if getattr(args, "json", False) else contextlib.nullcontext()
         with quiet:
             out = commands[args.command](args)

@@ -218,6 +218,18 @@ def compare(fingerprint: str = "", request: gr.Request = None) -> dict:
     return svc.compare_json(visitor(request).store(), fingerprint or None)
 
 
+def recommend(study: str = "", fingerprint: str = "", labels: int | None = None, target: float | None = None,
+              max_ms: float | None = None, hardware: str = "this machine", max_train_seconds: float | None = None,
+              at: int | None = None, request: gr.Request = None) -> dict:
+    """The decision card for your study over train_size (or your runs on one eval split), as the CLI's recommend
+    --json: per method the accuracy at your labels, labels for the target, ms per tweet, and the recommendation."""
+    from comparisons.decision import Inputs, for_store
+
+    inputs = Inputs(labels=labels, target=target, max_ms=max_ms, hardware=hardware or "this machine",
+                    max_train_seconds=max_train_seconds, at=at)
+    return for_store(visitor(request).store(), inputs, study or None, fingerprint or None)
+
+
 def my_runs(request: gr.Request = None) -> dict:
     """Every run of yours (and only yours), newest first, as the CLI's run --json summaries."""
     return {"runs": [svc.record_summary(r) for r in visitor(request).store().list()]}
@@ -281,6 +293,7 @@ def register() -> None:
     attach_admission(gr.api(user_errors(run_all), api_name="run_all", **HEAVY), admit_run_all, run_all)
     attach_admission(gr.api(user_errors(typed(run_study)), api_name="run_study", **HEAVY), admit_study, run_study)
     gr.api(user_errors(typed(compare)), api_name="compare", **LIGHT)
+    gr.api(user_errors(typed(recommend)), api_name="recommend", **LIGHT)
     for fn in (my_runs, delete_run, push_to_hub, create_board, join_board, board, remove_board_entry, freeze_board):
         gr.api(user_errors(typed(fn)), api_name=fn.__name__, **LIGHT)
     gr.api(stop, api_name="stop", queue=False)

@@ -10,7 +10,7 @@ from comparisons import report
 from comparisons import service as svc
 from comparisons.exports import export_folder
 
-from . import workers
+from . import decision_panel, workers
 from .common import (
     HEAVY,
     LIGHT,
@@ -57,6 +57,7 @@ def build(data_fields: dict):
                           x_label_angle=-40, y_lim=[0, 1], sort=None, visible=False, elem_id="compare-bars")
         gallery = gr.Gallery(label="Confusion matrices, best first", columns=3, height="auto", object_fit="contain",
                              visible=False, elem_id="compare-gallery")
+        decision_panel.build(fp, "runs", "compare")
         with gr.Row():
             export = gr.Button("Export CSV / JSON / Markdown")
             files = Download("Exports", file_count="multiple")

@@ -12,7 +12,7 @@ from comparisons.errors import UserError
 from comparisons.exports import export_folder
 from comparisons.study import METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text, method_choices
 
-from . import workers
+from . import decision_panel, workers
 from .common import (
     HEAVY,
     LIGHT,
@@ -109,6 +109,7 @@ def build(data_fields: dict) -> dict:
         found = gr.Markdown(elem_id="study-findings")
         table = Table(label="Cells: mean over seeds ± half the 95 % interval", wrap=True, elem_id="study-table",
                       empty="no study yet: press Start, or choose one of your studies")
+        decision_panel.build(chosen, "study", "study")
         with gr.Row():
             export = gr.Button("Export CSV / JSON / PNG", elem_id="study-export")
             files = Download("Exports", file_count="multiple")

@@ -65,7 +65,7 @@ def test_an_empty_app_says_nothing_yet_instead_of_bare_tables_and_grey_charts(pa
 
 
 def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(page, app_url, tmp_path):  # noqa: F811
-    flipped = {10, 30, 50, 70}  # label errors for the quality report to find
+    flipped = set(range(3, 80, 7))  # label errors for the quality report to find (8 of its train rows)
     rows = ["text,label"] + [f"{'what a lovely day' if i % 2 else 'what an awful day'} number {i},"
                              f"{'positive' if (i % 2) != (i in flipped) else 'negative'}" for i in range(80)]
     upload = tmp_path / "my tweets.csv"
@@ -107,6 +107,12 @@ def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(
     assert verdicts.count("Winner") == 1 and not re.search(r"at 0x|(buys|loses) 0\.0 points", verdicts)
     page.screenshot(path=str(SHOTS / "21-newcomer-compare.png"), full_page=True)
     check_readable(page, "Compare")
+    # the decision card: which of the two to use, at what price (its table within the page, no developer text)
+    page.locator("#compare-decision").get_by_text("Decision card").first.click()
+    page.locator("#compare-recommend").click()
+    card = wait_text(page, "#compare-card", "Recommendation", 60)
+    assert re.search(r"Use (baseline|rag)", card) and "Tied with the best" in card
+    check_readable(page, "Compare decision card")
 
     tab(page, "Disagreements")
     page.locator("#dis-filter").get_by_label("every tweet").check()

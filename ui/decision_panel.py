@@ -1,0 +1,55 @@
+"""The decision card as a panel (Compare: from the runs on the chosen eval split; Studies: from the chosen study's
+forecasts): the visitor's labels, target, latency budget, hardware and training budget in, the recommendation with its
+reasons and price out, exportable as Markdown."""
+from __future__ import annotations
+
+import gradio as gr
+
+from comparisons.decision import HARDWARE
+
+from .common import LIGHT, PRIVATE, Download, user_errors, visitor
+
+
+def _number(value, kind=float):
+    if value in (None, ""):
+        return None
+    return kind(value)
+
+
+def build(source, source_kind: str, elem_prefix: str) -> None:
+    """`source`: the component whose value names the evidence (an eval split's fingerprint, or a study id)."""
+    with gr.Accordion("Decision card: which method, and at what price?", open=False, elem_id=f"{elem_prefix}-decision"):
+        gr.Markdown("Your labels, an accuracy target and a latency budget in; the cheapest method to serve among those "
+                    "tied with the best out, with the labels it would need. "
+                    + ("From the study's learning curves: forecasts with intervals." if source_kind == "study" else
+                       "From your runs on this eval split; a study over train sizes adds forecasts."))
+        with gr.Row():
+            labels = gr.Number(None, label="Labels you have (empty: the runs' train size)", precision=0, minimum=1)
+            target = gr.Number(None, label="Target accuracy (optional, e.g. 0.75)", minimum=0, maximum=1)
+            max_ms = gr.Number(None, label="Latency budget, ms per tweet (optional)", minimum=0)
+        with gr.Row():
+            hardware = gr.Dropdown([(v["title"], k) for k, v in HARDWARE.items()], value="this machine",
+                                   label="Serving on")
+            max_train = gr.Number(None, label="Training time budget, s (optional)", minimum=0)
+            go = gr.Button("Recommend", variant="primary", elem_id=f"{elem_prefix}-recommend")
+        card = gr.Markdown(elem_id=f"{elem_prefix}-card")
+        export = Download("Decision card (Markdown)")
+
+    @user_errors
+    def recommend(source_value, labels_v, target_v, max_ms_v, hardware_v, max_train_v, request: gr.Request = None):
+        from comparisons.decision import Inputs, for_store, markdown
+        from comparisons.exports import export_folder
+
+        inputs = Inputs(labels=_number(labels_v, int), target=_number(target_v), max_ms=_number(max_ms_v),
+                        hardware=hardware_v or "this machine", max_train_seconds=_number(max_train_v))
+        if source_kind == "study" and not source_value:
+            raise gr.Error("choose a study over train sizes first.")
+        store = visitor(request).store()
+        c = for_store(store, inputs, study_id=source_value if source_kind == "study" else None,
+                      fingerprint=(source_value or None) if source_kind == "runs" else None)
+        text = markdown(c)
+        path = export_folder("decision") / "decision-card.md"
+        path.write_text("# Decision card\n\n" + text + "\n", encoding="utf-8")
+        return text, str(path)
+
+    go.click(recommend, [source, labels, target, max_ms, hardware, max_train], [card, export], **LIGHT, **PRIVATE)
