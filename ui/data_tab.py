@@ -89,7 +89,7 @@ def build() -> dict:
             quality_btn = gr.Button("Quality report", elem_id="quality-run")
             quality_summary = gr.Markdown(elem_id="quality-summary")
             finding = gr.Dropdown([], label="Finding", elem_id="quality-finding")
-            finding_rows = Table(wrap=True, max_height=320, elem_id="quality-rows", max_chars=120,
+            finding_rows = Table(wrap=True, max_height=320, elem_id="quality-rows", max_chars=90,
                                  empty="no rows for this finding (or no report yet: press Quality report)",
                                  heading="None found")
             with gr.Row():
@@ -121,6 +121,8 @@ def build() -> dict:
             return pd.DataFrame()
         table = pd.DataFrame(f["detail"])
         # The labels (and the suggested label) first, the text last: it wraps and would push them off screen.
+        if {"label_quality", "p_given"} <= set(table.columns) and table["label_quality"].equals(table["p_given"]):
+            table = table.drop(columns="p_given")  # cleanlab's self-confidence is p(given label): one column, not two
         table = table[[c for c in table.columns if c != "text"] + (["text"] if "text" in table.columns else [])]
         return table.rename(columns=lambda c: FINDING_HEADERS.get(c, c.replace("_", " ")))
 

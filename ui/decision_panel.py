@@ -11,7 +11,8 @@ from .common import LIGHT, PRIVATE, Download, user_errors, visitor
 
 
 def _number(value, kind=float):
-    if value in (None, ""):
+    """An empty box (Gradio sends None or 0 for it) is 'not given': 0 means nothing for any of these inputs."""
+    if value in (None, "") or float(value) == 0:
         return None
     return kind(value)
 
@@ -24,13 +25,13 @@ def build(source, source_kind: str, elem_prefix: str) -> None:
                     + ("From the study's learning curves: forecasts with intervals." if source_kind == "study" else
                        "From your runs on this eval split; a study over train sizes adds forecasts."))
         with gr.Row():
-            labels = gr.Number(None, label="Labels you have (empty: the runs' train size)", precision=0, minimum=1)
-            target = gr.Number(None, label="Target accuracy (optional, e.g. 0.75)", minimum=0, maximum=1)
-            max_ms = gr.Number(None, label="Latency budget, ms per tweet (optional)", minimum=0)
+            labels = gr.Number(None, label="Labels you have (empty: the runs' train size)", precision=0)
+            target = gr.Number(None, label="Target accuracy (optional, e.g. 0.75)")
+            max_ms = gr.Number(None, label="Latency budget, ms per tweet (optional)")
         with gr.Row():
             hardware = gr.Dropdown([(v["title"], k) for k, v in HARDWARE.items()], value="this machine",
                                    label="Serving on")
-            max_train = gr.Number(None, label="Training time budget, s (optional)", minimum=0)
+            max_train = gr.Number(None, label="Training time budget, s (optional)")
             go = gr.Button("Recommend", variant="primary", elem_id=f"{elem_prefix}-recommend")
         card = gr.Markdown(elem_id=f"{elem_prefix}-card")
         export = Download("Decision card (Markdown)")
