@@ -61,18 +61,38 @@ def _serving_ms(ms: float | None, method_name: str, hardware: str) -> tuple[floa
     return max(GPU_FLOOR_MS, ms * device_rate(None)[0] / device_rate(gpu)[0]), True
 
 
-def _row_of_run(r, labels: int | None, target: float | None) -> dict:
+def serving_ms(record, others=()) -> float | None:
+    """Milliseconds to label one tweet as served: the run's inference rate, plus embedding the tweet where the method
+    embeds (RAG: its own embedding rate, or, when a cache served its embeddings, the rate another run of the same
+    embedder measured)."""
+    if record is None:
+        return None
+    t = record.timings or {}
+    rate = t.get("inference_tweets_per_second")
+    if not rate:
+        return None
+    ms = 1000 / rate
+    embedder = (record.resolved or {}).get("resolved_embedder")
+    if embedder:
+        embed = t.get("embed_tweets_per_second") or next(
+            (o.timings.get("embed_tweets_per_second") for o in others if (o.resolved or {}).get("resolved_embedder")
+             == embedder and o.timings.get("embed_tweets_per_second")), None)
+        if embed:
+            ms += 1000 / embed
+    return round(ms, 3)
+
+
+def _row_of_run(r, labels: int | None, target: float | None, others=()) -> dict:
     from .stats import accuracy_interval
 
     t = r.timings
     low, high = accuracy_interval(r) or (r.metrics["accuracy"], r.metrics["accuracy"])
-    rate = t.get("inference_tweets_per_second")
     return {"method": r.label, "registry": r.method, "run_id": r.run_id, "source": "run",
             "n_train": r.data.get("n_train"),
             "accuracy_at_labels": {"mean": round(r.metrics["accuracy"], 4), "low": round(low, 4),
                                    "high": round(high, 4)},
             "train_seconds": t.get("train_seconds", t.get("fit_seconds", t.get("total_seconds"))),
-            "ms_per_tweet": round(1000 / rate, 3) if rate else None, "peak_memory_mb": r.peak_memory_mb,
+            "ms_per_tweet": serving_ms(r, others), "peak_memory_mb": r.peak_memory_mb,
             "trainable_params": r.trainable_params, "model_mb": _model_mb(r), "forecast_at": None,
             "labels_for_target": None if target is None else {"n": None, "reason": "needs a study over train sizes"}}
 
@@ -117,14 +137,15 @@ def card(records: list, inputs: Inputs, study_cells=None, study_records: dict | 
                                      if inputs.at and f["n"] == inputs.at), None),
                 "labels_for_target": e.get("labels_for_target"), "flat": e["flat"], "backtest": e["backtest"],
                 "train_seconds": round(float(near["seconds"].mean()), 1) if len(near) else None,
-                "ms_per_tweet": _ms_of(run), "peak_memory_mb": getattr(run, "peak_memory_mb", None),
+                "ms_per_tweet": serving_ms(run, list((study_records or {}).values())),
+                "peak_memory_mb": getattr(run, "peak_memory_mb", None),
                 "trainable_params": None if not len(near) else _int(near["trainable_params"].iloc[0]),
                 "model_mb": None})
     else:
         newest: dict[str, object] = {}
         for r in done:  # newest first: one run per label
             newest.setdefault(r.label, r)
-        methods = [_row_of_run(r, labels, inputs.target) for r in newest.values()]
+        methods = [_row_of_run(r, labels, inputs.target, done) for r in newest.values()]
         missing.append("one seed per method: intervals are from the eval split only; a study over train sizes and "
                        "seeds gives forecasts and labels for a target")
     if not methods:
@@ -144,6 +165,9 @@ def card(records: list, inputs: Inputs, study_cells=None, study_records: dict | 
             missing.append(f"no {what} run at this split")
     choice = min(fits, key=lambda m: (m["ms_on_hardware"] if m["ms_on_hardware"] is not None else 1e9)) if fits \
         else None
+    if choice is None:  # no tied method fits the budgets: the most accurate one that does, said as such
+        within = [m for m in methods if _fits(m, inputs)]
+        choice = max(within, key=_mean) if within else None
     out = {"labels": labels, "target": inputs.target, "max_ms": inputs.max_ms, "hardware": inputs.hardware,
            "prices_read": PRICES_READ, "methods": methods, "tied_with_best": [m["method"] for m in tied],
            "missing": missing, "suggested_study": _suggestion(methods, labels)}
@@ -157,11 +181,6 @@ def _registry_of(display: str) -> str | None:
         if display == m.title or display in m.display.values():
             return m.name
     return None
-
-
-def _ms_of(run) -> float | None:
-    rate = getattr(run, "timings", {}).get("inference_tweets_per_second") if run is not None else None
-    return round(1000 / rate, 3) if rate else None
 
 
 def _int(v):
@@ -210,6 +229,12 @@ def _sentence(choice, best, tied, methods, inputs: Inputs, labels) -> str:
             why.append(f"or trains within {inputs.max_train_seconds:g} s")
         return f"No recommendation: {' '.join(why) or 'no method fits'}; the most accurate is {best['method']} at " \
                f"{_acc(best)}."
+    if choice not in tied:
+        return (f"Use {choice['method']}: {_acc(choice)}, the most accurate within your budget "
+                f"({choice['ms_on_hardware']:.2f} ms a tweet on {HARDWARE[inputs.hardware]['title']}"
+                f"{', estimated' if choice['ms_estimated'] else ''}); {best['method']} is "
+                f"{100 * (_mean(best) - _mean(choice)):.0f} points better at {_acc(best)} but serves in "
+                f"{best['ms_on_hardware'] or 0:.2f} ms." + _target_text(choice, inputs))
     others = [m for m in tied if m is not choice]
     text = f"Use {choice['method']}: {_acc(choice)} at your {labels:,} labels" if labels else \
         f"Use {choice['method']}: {_acc(choice)}"
@@ -229,9 +254,16 @@ def _sentence(choice, best, tied, methods, inputs: Inputs, labels) -> str:
             text += (f" It serves {slowest['ms_on_hardware'] / choice['ms_on_hardware']:.0f}x faster than "
                      f"{slowest['method']} on {HARDWARE[inputs.hardware]['title']}"
                      f"{' (estimated)' if choice['ms_estimated'] else ''}: {choice['ms_on_hardware']:.2f} ms a tweet.")
+    return text + _target_text(choice, inputs)
+
+
+def _target_text(choice: dict, inputs: Inputs) -> str:
+    text = ""
     if inputs.target is not None:
         t = choice.get("labels_for_target")
-        if t and t.get("n"):
+        if t and t.get("n") and t.get("reason") == "reached within the sizes studied":
+            text += f" It reached {inputs.target:.2f} already at {t['n']:,} labels in the study."
+        elif t and t.get("n"):
             span = f" ({t['low']:,}–{t['high']:,})" if t.get("high") else f" (at least {t['low']:,})"
             text += f" To reach {inputs.target:.2f} you would need about {t['n']:,} labels{span} with it."
         elif t:
@@ -246,8 +278,12 @@ def _suggestion(methods, labels) -> dict | None:
     names = []
     for m in methods:
         found = registry.find(m["registry"] or "")
-        if found is not None and found.classifier:
-            names += [n for n in found.names_in_studies if n not in names][:1]
+        if found is None or not found.classifier:
+            continue
+        by_display = [n for n in found.names_in_studies if found.display.get(n) == m["method"]
+                      or n.partition(":")[2] and n.partition(":")[2] in m["method"]]
+        name = (by_display or list(found.names_in_studies))[:1]
+        names += [n for n in name if n not in names]
     if not names:
         return None
     top = max(labels or 1000, 256)
