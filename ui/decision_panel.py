@@ -53,4 +53,5 @@ def build(source, source_kind: str, elem_prefix: str) -> None:
         path.write_text("# Decision card\n\n" + text + "\n", encoding="utf-8")
         return text, str(path)
 
-    go.click(recommend, [source, labels, target, max_ms, hardware, max_train], [card, export], **LIGHT, **PRIVATE)
+    go.click(recommend, [source, labels, target, max_ms, hardware, max_train], [card, export],
+             api_name=f"{elem_prefix}_decision_card", **LIGHT, **PRIVATE)

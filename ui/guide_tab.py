@@ -68,7 +68,9 @@ GUIDE = [
         "Retrieval leaves the model alone and looks up similar labelled tweets at query time: "
         "nothing to train, easy to update, explainable by its neighbours; fine-tuning usually wins on accuracy when "
         "labelled data is plentiful.",
-        "Compare tab and Try it: the RAG neighbours explain each answer.",
+        "Compare tab and Try it: the RAG neighbours explain each answer. The Decision card (Compare and Studies) "
+        "turns it into a choice: which method for your labels, accuracy target, latency and hardware, and how many "
+        "labels each would need.",
     ),
 ]
 

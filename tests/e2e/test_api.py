@@ -8,7 +8,7 @@ from bench.serve import serve_app
 pytestmark = pytest.mark.e2e
 ENDPOINTS = {"/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag", "/run_baseline", "/run_setfit",
              "/run_all", "/run_study", "/run_adapt", "/compare", "/stop", "/my_runs", "/delete_run", "/push_to_hub",
-             "/create_board", "/join_board", "/board", "/remove_board_entry", "/freeze_board"}
+             "/create_board", "/join_board", "/board", "/remove_board_entry", "/freeze_board", "/recommend"}
 
 
 def test_named_endpoints_with_keywords_use_the_clients_selection(tmp_path):
@@ -30,6 +30,10 @@ def test_named_endpoints_with_keywords_use_the_clients_selection(tmp_path):
         table = client.predict(api_name="/compare")
         assert [r["run_id"] for r in table["runs"]] == [run["run_id"]]
         assert table["runs"][0]["accuracy_low"] <= run["accuracy"] <= table["runs"][0]["accuracy_high"]
+        card = client.predict(labels=60, target=0.9, hardware="cpu-basic", api_name="/recommend")  # the decision card
+        assert card["recommendation"]["method"] == run["label"] and card["methods"][0]["ms_per_tweet"] > 0
+        with pytest.raises(Exception, match="between 0 and 1"):
+            client.predict(target=3.0, api_name="/recommend")
         study = client.predict(methods="baseline,rag:linear", axis="train_size=24,60", seeds=2, eval_size="24",
                                api_name="/run_study")
         assert study["status"] == "completed" and study["done"] == 8 and study["eval_fingerprint"] == run[
