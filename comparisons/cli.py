@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="check the study, print its cells and estimated time")
     p.add_argument("--png", default=None, help="write the chart here")
     p.add_argument("--runs-dir", default=None, help="where records go (default: $TPR_RUNS_DIR, else ./runs)")
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local: cells one after another here; ray: each cell a Ray task (pip install '.[ray]')")
+    p.add_argument("--address", default=None, help="a Ray cluster to join (host:port, ray://host:port, auto); "
+                   "default: $TPR_RAY_ADDRESS, else a local Ray with this machine's CPUs and GPUs")
 
     p = sub.add_parser("push", help="push a run's saved model and its model card to the Hub (uses HF_TOKEN)")
     p.add_argument("run_id")
@@ -387,12 +391,12 @@ def cmd_study(args) -> dict | None:
 
     runs.mark_interrupted()
     study = run_study(None if args.resume else spec, runs=runs, resume=args.resume, full=full,
-                      on_event=None if args.json else progress)
+                      on_event=None if args.json else progress, backend=args.backend, address=args.address)
     v = study_report.view(store, study, len(full.train))
     if args.png:
         v["figure"].savefig(args.png)
     if not args.json:
-        print(f"study {study.study_id}: {study.status}")
+        print(f"study {study.study_id}: {study.status} (on {study.where})")
         print(study_report.display_table(v["table"], spec).to_string(index=False))
         for line in v["findings"]:
             print(f"- {line.replace('**', '')}")

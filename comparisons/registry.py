@@ -9,7 +9,6 @@ imports its heavy libraries inside its hooks."""
 from __future__ import annotations
 
 import importlib
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,7 +126,9 @@ def _load(module_name: str) -> None:
 
 
 def _ensure() -> None:
-    extra = tuple(m.strip() for m in os.environ.get("TPR_METHODS", "").split(",") if m.strip())
+    from .settings import settings
+
+    extra = tuple(m.strip() for m in settings().methods.split(",") if m.strip())
     wanted = [m for m in BUILTIN + extra if m not in _loaded]
     if not wanted:
         return

@@ -467,8 +467,9 @@ def stream_study(spec, stop, store: RunStore | None = None, resume: str | None =
 
     store = store or runs_store()
     spec, full, _, _ = plan_study(spec, resume, store)
+    backend = "ray" if settings().ray_address else "local"  # TPR_RAY_ADDRESS: the app's studies run on that cluster
     work = lambda on_event: run_study(None if resume else spec, runs=store, resume=resume, on_event=on_event,  # noqa: E731
-                                      stop=stop, full=full)
+                                      stop=stop, full=full, backend=backend)
     ended = 0
     for events, finished, study, error in _in_worker(work, stop, poll):
         ends = sum(1 for e in events if e.get("event") == "end" and e.get("cell"))

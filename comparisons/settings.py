@@ -35,6 +35,8 @@ VARIABLES = {
     "TPR_NEW_VISITORS_PER_HOUR": ("120", "new visitor identities one client address may start in an hour"),
     "TPR_SECRET": ("(a random key kept in the runs folder)", "signs the visitor cookie"),
     "TPR_TRUST_PROXY": ("1 on a Space, else 0", "read the client address from X-Forwarded-For (behind a proxy)"),
+    "TPR_RAY_ADDRESS": ("(none: a local Ray)", "the Ray cluster studies join with the ray backend (host:port)"),
+    "TPR_METHODS": ("(none)", "modules of your own methods, comma-separated, each declaring METHOD (registry)"),
 }
 
 
@@ -58,6 +60,8 @@ class Settings:
     new_visitors_per_hour: float = 120
     secret: str = ""
     trust_proxy: bool = False
+    ray_address: str = ""
+    methods: str = ""
 
     @property
     def tweets(self) -> Path:
@@ -107,6 +111,8 @@ def settings() -> Settings:
         new_visitors_per_hour=_number("TPR_NEW_VISITORS_PER_HOUR", 120),
         secret=os.environ.get("TPR_SECRET", "").strip(),
         trust_proxy=_flag("TPR_TRUST_PROXY", default=bool(os.environ.get("SPACE_ID"))),
+        ray_address=os.environ.get("TPR_RAY_ADDRESS", "").strip(),
+        methods=os.environ.get("TPR_METHODS", "").strip(),
     )
 
 
@@ -118,4 +124,5 @@ ATTRIBUTES = {"TPR_RUNS_DIR": "runs_dir", "TPR_CACHE": "cache_dir", "TPR_EMBED_C
               "TPR_MAX_STUDY_CELLS": "max_study_cells", "TPR_MAX_QUEUED_JOBS": "max_queued_jobs",
               "TPR_MAX_ADDRESS_JOBS": "max_address_jobs", "TPR_MAX_RUNS": "max_runs",
               "TPR_MAX_BOARDS_PER_HOUR": "max_boards_per_hour", "TPR_NEW_VISITORS_PER_HOUR": "new_visitors_per_hour",
-              "TPR_SECRET": "secret", "TPR_TRUST_PROXY": "trust_proxy"}
+              "TPR_SECRET": "secret", "TPR_TRUST_PROXY": "trust_proxy", "TPR_RAY_ADDRESS": "ray_address",
+              "TPR_METHODS": "methods"}

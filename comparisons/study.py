@@ -388,6 +388,7 @@ class Study:
     host: str = ""
     notices: list = field(default_factory=list)
     owner: str = ""  # the visitor whose study it is (comparisons.runs.RunRecord.owner); "" for the CLI's
+    where: str = ""  # where its cells ran: "this machine", or the Ray cluster (comparisons.ray_backend.where_text)
 
     def __post_init__(self):
         if not self.study_id:
@@ -494,11 +495,16 @@ def estimate_seconds(spec: StudySpec, full: TweetData, cells: list[Cell] | None 
 
 
 def run_study(spec: StudySpec | None = None, *, runs: RunStore, resume: str | None = None, on_event=None,
-              stop=None, on_cell=None, full: TweetData | None = None) -> Study:
-    """Run (or resume) a study: each cell not yet completed, in order, through run_method. `on_event` gets
-    the cells' events with the cell's key and index added, plus one "cell" event per cell; `on_cell(study,
-    record)` is called after each finished cell. Stop ends it after the cell in flight (which ends as
-    stopped and is rerun on resume)."""
+              stop=None, on_cell=None, full: TweetData | None = None, backend: str = "local",
+              address: str | None = None) -> Study:
+    """Run (or resume) a study: each cell not yet completed, through run_method. `on_event` gets the cells' events
+    with the cell's key and index added, plus one "cell" event per cell; `on_cell(study, record)` is called after each
+    finished cell. `backend`: "local" runs the cells in order in this process; "ray" runs each as a Ray task (a local
+    Ray, or the cluster at `address`: comparisons.ray_backend), finished cells arriving in any order. Stop ends it
+    after the cell in flight locally (which ends as stopped and is rerun on resume), and cancels the queued and
+    running tasks on Ray; finished cells are kept either way."""
+    if backend not in ("local", "ray"):
+        raise UserError(f"unknown backend '{backend}': local or ray.")
     store = StudyStore(runs)
     if resume:
         study = store.load(resume)
@@ -509,6 +515,11 @@ def run_study(spec: StudySpec | None = None, *, runs: RunStore, resume: str | No
         raise UserError("give a study spec, or the id of a study to resume.")
     full = full if full is not None else load_full(spec)
     cells = plan(spec, full)  # everything checked before the study exists or anything runs
+    info = None
+    if backend == "ray":  # a bad or unreachable address is said before the study exists or changes
+        from . import ray_backend
+
+        info = ray_backend.connect(address)
     if not resume:
         study = Study(spec.to_dict())
     done = finished_cells(store, study) if resume else {}
@@ -517,15 +528,36 @@ def run_study(spec: StudySpec | None = None, *, runs: RunStore, resume: str | No
     study.eval_fingerprint = cell_data(spec, full, cells[0]).fingerprint
     study.train_rows = len(full.train)
     study.finished_at = None
+    study.where = ray_backend.where_text(info) if info else "this machine"
     store.save(study)
     emit = on_event or (lambda e: None)
     stopped = False
     broken: dict[str, str] = {}  # method name -> the user error of its first failed cell: its other cells would too
+
+    def outcome(cell: Cell, record: RunRecord | None, error: BaseException | None) -> None:
+        if isinstance(error, UserError):
+            study.failed[cell.key] = str(error)
+            broken[cell.method.name] = str(error)
+        elif error is not None:  # the run records itself as failed; the study goes on with the next cell
+            study.failed[cell.key] = f"{type(error).__name__}: {error}"
+        if record is not None:
+            study.seconds = round(study.seconds + (record.timings.get("total_seconds") or 0), 2)
+            if record.status == "completed":
+                study.cells[cell.key] = record.run_id
+                study.failed.pop(cell.key, None)
+        store.save(study)
+        if on_cell is not None and record is not None:
+            on_cell(study, record)
+
     try:
+        todo = []
         for i, cell in enumerate(cells):
             base = {"study_id": study.study_id, "cell": cell.key, "index": i, "total": len(cells)}
             if cell.key in study.cells:
                 emit({"event": "cell", "skipped": True, "done": len(study.cells), **base})
+                continue
+            if backend == "ray":
+                todo.append((i, cell))
                 continue
             if cell.method.name in broken:
                 why = broken[cell.method.name]
@@ -538,27 +570,20 @@ def run_study(spec: StudySpec | None = None, *, runs: RunStore, resume: str | No
             emit({"event": "cell", "skipped": False, "done": len(study.cells), **base})
             data = cell_data(spec, full, cell)
             config = make_config(cell.method.method, cell.values)
-            record = None
+            record, error = None, None
             try:
                 with study_tag(study.study_id, cell.key):
                     record = run_method(cell.method.method, config, data, store=runs, stop=stop,
                                         on_event=lambda e, b=base: emit({**e, **b}))
-            except UserError as e:
-                study.failed[cell.key] = str(e)
-                broken[cell.method.name] = str(e)
-            except Exception as e:  # the run records itself as failed; the study goes on with the next cell
-                study.failed[cell.key] = f"{type(e).__name__}: {e}"
-            if record is not None:
-                study.seconds = round(study.seconds + (record.timings.get("total_seconds") or 0), 2)
-                if record.status == "completed":
-                    study.cells[cell.key] = record.run_id
-                    study.failed.pop(cell.key, None)
-            store.save(study)
-            if on_cell is not None and record is not None:
-                on_cell(study, record)
+            except Exception as e:
+                error = e
+            outcome(cell, record, error)
             if stop is not None and stop.is_set():
                 stopped = True
                 break
+        if todo:
+            stopped = ray_backend.run_cells(spec, full, todo, study, runs, emit=emit, stop=stop, on_record=outcome,
+                                            info=info)
     except BaseException:
         study.status = "failed"
         study.finished_at = _now()

@@ -47,8 +47,9 @@ def cell_frame(study: Study, records: dict[str, RunRecord]) -> pd.DataFrame:
                      "seed": int(parts[-1].split("=", 1)[1]), "train_size": r.data.get("n_train"),
                      "accuracy": r.metrics.get("accuracy"), "macro_f1": r.metrics.get("macro_f1"),
                      "seconds": r.timings.get("total_seconds"), "trainable_params": r.trainable_params,
-                     "run_id": r.run_id, "n_eval": r.data.get("n_eval")})
-    return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "n_eval"])
+                     "run_id": r.run_id, "n_eval": r.data.get("n_eval"),
+                     "node": (r.hardware or {}).get("node") or r.host})
+    return pd.DataFrame(rows, columns=[*CELL_COLUMNS, "n_eval", "node"])
 
 
 def summary_table(study: Study, records: dict[str, RunRecord], metric: str | None = None) -> pd.DataFrame:
@@ -295,7 +296,7 @@ def to_json(study: Study, table: pd.DataFrame, cells: pd.DataFrame, full_train: 
             "done": len(study.cells), "failed": study.failed, "eval_fingerprint": study.eval_fingerprint,
             "metric": spec.metric, "seconds": study.seconds, "summary": clean(table), "runs": clean(cells),
             "winners": winners(table, spec), "crossovers": crossovers(table, spec, full_train),
-            "best": best_cell(table), "widest_ci": widest}
+            "best": best_cell(table), "widest_ci": widest, "where": study.where}
 
 
 def export(study: Study, table: pd.DataFrame, cells: pd.DataFrame, fig, folder: Path,

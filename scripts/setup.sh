@@ -9,6 +9,7 @@ $PY -m pip install -q --no-deps -r requirements-offline.txt
 $PY -m pip install -q --no-deps --no-build-isolation -e .  # the project's packages, importable from anywhere
 if [[ "${1:-}" == "--test" ]]; then
   $PY -m pip install -q -r requirements-dev.txt
+  $PY -m pip install -q -r requirements-ray.txt  # the optional Ray backend of studies: its tests run too
   if ! command -v chromium >/dev/null 2>&1; then
     # Debian's chromium for the browser tests (Playwright drives it; no browser download).
     if command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then

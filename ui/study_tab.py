@@ -166,8 +166,8 @@ def build(data_fields: dict) -> dict:
                 out.update(shown_study(study_id, request))
             if u.finished:
                 study = StudyStore(who.store()).load(study_id) if study_id else None
-                done = f"Study {study.study_id}: **{study.status}**, {len(study.cells)}/{study.n_cells} cells." \
-                    if study else ""
+                done = f"Study {study.study_id}: **{study.status}**, {len(study.cells)}/{study.n_cells} cells on " \
+                    f"{study.where or 'this machine'}." if study else ""
                 out[status] = f"{done} {'Error: ' + u.error if u.error else ''}".strip()
                 out[chosen] = studies_choices(study_id, request)
             yield out

@@ -1,0 +1,204 @@
+"""Studies on Ray: each cell a Ray task, on a local Ray started in this process or on a cluster at an address. The
+driver puts the study's data into Ray's object store once; a task builds its cell's subset, runs the method with no
+run store (workers need neither the data path nor the runs folder), and returns the record, the node it ran on
+included; the driver writes it into the visitor's store, so ownership, Compare, boards and the decision card see
+cells as from the local backend. A worker that dies mid-cell is retried by Ray (`max_retries`); Stop cancels the
+queued and running tasks and keeps finished cells; resume runs the unfinished ones on either backend. Live events come
+back through a Ray queue. Ray is an optional extra (`pip install .[ray]`): nothing here imports it at module level."""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+from .errors import UserError
+
+MAX_RETRIES = 2  # a worker (or node) that dies mid-cell: Ray reruns the task this many times
+ADDRESS = re.compile(r"^(auto|ray://[\w.\-]+:\d{1,5}|[\w.\-]+:\d{1,5})$")
+
+
+def ray_module():
+    try:
+        import ray
+    except ImportError:
+        raise UserError("the ray backend needs Ray: pip install '.[ray]' (or requirements-ray.txt).") from None
+    return ray
+
+
+def connect(address: str | None = None) -> dict:
+    """Join the cluster at `address` (host:port, ray://host:port, or auto), or start a local Ray with this machine's
+    CPUs and GPUs. Returns where the study runs: {"address", "cpus", "gpus", "nodes"}. A bad or unreachable address is
+    a one-line UserError, before any cell runs."""
+    ray = ray_module()
+    from .settings import settings
+
+    address = (address or settings().ray_address or "").strip() or None
+    if address and not ADDRESS.fullmatch(address):
+        raise UserError(f"a Ray address looks like host:port, ray://host:port or auto; got {address[:80]!r}.")
+    if address and address != "auto":
+        _check_reachable(address)
+    if not ray.is_initialized():
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
+            else:
+                from .device import detect
+
+                caps = detect()
+                ray.init(num_cpus=os.cpu_count() or 1, num_gpus=1 if caps.cuda else 0, include_dashboard=False,
+                         log_to_driver=False, ignore_reinit_error=True)
+        except Exception as e:  # ConnectionError, a timeout, a version mismatch: said in one line
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+            raise UserError(f"cannot reach the Ray cluster at {address}: {first}") from None
+    res = ray.cluster_resources()
+    return {"address": address or "local", "cpus": int(res.get("CPU", 0)), "gpus": int(res.get("GPU", 0)),
+            "nodes": len([n for n in ray.nodes() if n.get("Alive")])}
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """A TCP connection to the cluster's port first: Ray's own connect waits minutes on an address nobody answers."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise UserError(f"cannot reach the Ray cluster at {address}: {e.strerror or e} (is `ray start --head` "
+                        "running there, and the port open?)") from None
+
+
+def where_text(info: dict) -> str:
+    if info["address"] == "local":
+        return f"a local Ray on this machine ({info['cpus']} CPUs, {info['gpus']} GPUs)"
+    return (f"the Ray cluster at {info['address']} ({info['nodes']} nodes, {info['cpus']} CPUs, "
+            f"{info['gpus']} GPUs)")
+
+
+def _cell_task(spec_dict: dict, full, cell, queue, base: dict) -> dict:
+    """One cell on a Ray worker: its subset, its config, the method with no store; the record as a dict."""
+    import ray
+
+    from .api import make_config, run_method
+    from .runs import study_tag
+    from .study import StudySpec, cell_data
+
+    spec = StudySpec.from_dict(spec_dict)
+    data = cell_data(spec, full, cell)
+    config = make_config(cell.method.method, cell.values)
+
+    def on_event(e):
+        if queue is not None and e.get("event") in ("phase", "progress", "estimate", "done", "end"):
+            try:
+                queue.put_nowait({**e, **base})
+            except Exception:  # a full queue drops live events, never the cell
+                pass
+
+    with study_tag(base["study_id"], cell.key):
+        record = run_method(cell.method.method, config, data, store=None, on_event=on_event)
+    context = ray.get_runtime_context()
+    record.hardware = {**record.hardware, "node": context.get_node_id()[:12]}
+    record.diagnostics["ray"] = {"node_id": context.get_node_id(), "attempt": context.get_task_id()}
+    return record.to_dict()
+
+
+def _options(cell, full, info: dict) -> dict:
+    """Resources of a cell's task: a GPU for a method that uses one where the cluster has GPUs, one CPU otherwise;
+    memory from the project's estimate (capped at what the cluster has, so that it can be scheduled)."""
+    from . import registry
+    from .api import make_config
+    from .estimate_run import estimate_for
+
+    method = registry.get(cell.method.method)
+    out = {"num_cpus": 1, "max_retries": MAX_RETRIES}
+    if method.gpu and info["gpus"] > 0:
+        out["num_gpus"] = 1
+    try:
+        est = estimate_for(cell.method.method, make_config(cell.method.method, cell.values), full)
+    except Exception:
+        est = None
+    if est is not None and est.memory_bytes:
+        import ray
+
+        room = ray.cluster_resources().get("memory", 0) / max(1, info["nodes"])
+        out["memory"] = int(min(est.memory_bytes, 0.8 * room)) if room else None
+        if not out["memory"]:
+            out.pop("memory")
+    return out
+
+
+def run_cells(spec, full, todo: list, study, runs, *, emit, stop, on_record, info: dict) -> bool:
+    """Run `todo` cells as Ray tasks; `on_record(cell, record_or_None, error)` as each finishes (in any order).
+    Returns True if stopped."""
+    ray = ray_module()
+    from ray.util.queue import Queue
+
+    from .runs import RunRecord
+
+    task = ray.remote(_cell_task)
+    full_ref = ray.put(full)  # once; every task reads it from the object store
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    queue = Queue(maxsize=1000, actor_options={"num_cpus": 0, "scheduling_strategy": here})  # the driver's node
+
+    def drain():
+        try:
+            while not queue.empty():
+                emit(queue.get_nowait())
+        except ray.exceptions.RayError:  # live events are a courtesy: a lost queue never stops the study
+            pass
+
+    pending = {}
+    for i, cell in todo:
+        base = {"study_id": study.study_id, "cell": cell.key, "index": i, "total": study.n_cells}
+        ref = task.options(**_options(cell, full, info)).remote(spec.to_dict(), full_ref, cell, queue, base)
+        pending[ref] = (cell, base)
+        emit({"event": "cell", "skipped": False, "queued": True, "done": len(study.cells), **base})
+    stopped = False
+    try:
+        while pending:
+            drain()
+            if stop is not None and stop.is_set():
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                stopped = True
+                break
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in ready:
+                cell, base = pending.pop(ref)
+                try:
+                    record = RunRecord.from_dict(ray.get(ref))
+                    record.study = {"study_id": study.study_id, "cell": cell.key}
+                    runs.save(record)
+                    on_record(cell, record, None)
+                except ray.exceptions.RayTaskError as e:
+                    cause = e.cause if getattr(e, "cause", None) is not None else e
+                    on_record(cell, None, cause)
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                        ray.exceptions.TaskCancelledError) as e:  # out of retries
+                    on_record(cell, None, RuntimeError(f"its Ray worker was lost ({type(e).__name__})"))
+    finally:
+        drain()
+        try:
+            queue.shutdown()
+        except ray.exceptions.RayError:
+            pass
+    return stopped
+
+
+def shutdown() -> None:
+    ray = ray_module()
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def wait_for_nodes(n: int, timeout: float = 60) -> None:
+    """Until the cluster has n live nodes (tests start a head and a worker as separate processes)."""
+    ray = ray_module()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len([x for x in ray.nodes() if x.get("Alive")]) >= n:
+            return
+        time.sleep(0.5)
+    raise UserError(f"the Ray cluster has fewer than {n} live nodes after {timeout:.0f} s.")

@@ -1,0 +1,120 @@
+"""Studies on Ray (comparisons.ray_backend): the same cells and metrics as the local backend; cells on two Ray nodes
+(a head and a worker started as separate `ray start` processes, one CPU each), and a study that completes when the
+worker node is killed mid-study; Stop and resume under Ray; bad and unreachable addresses said in one line before the
+study exists."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from comparisons.errors import UserError
+from comparisons.runs import RunStore
+from comparisons.study import StudySpec, StudyStore, run_study
+from comparisons.study_report import cell_frame
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup.sh --test installs it)")
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+@pytest.fixture(autouse=True)
+def _ray_env(monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a test cluster on localhost; a real one keeps Ray's tokens
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    yield
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def spec(methods=("baseline",), sizes="40,80,160", seeds=2):
+    return StudySpec(methods=list(methods), axis=f"train_size={sizes}", seeds=seeds, eval_size=60, data="sample")
+
+
+def frame(store: RunStore, study):
+    return cell_frame(study, StudyStore(store).records(study)).sort_values(["method", "x", "seed"])
+
+
+def test_ray_and_local_give_the_same_cells_and_metrics(tmp_path):
+    s = spec(methods=("baseline", "rag:knn"), sizes="40,160", seeds=1)
+    local, on_ray = RunStore(tmp_path / "local"), RunStore(tmp_path / "ray")
+    a = run_study(s, runs=local)
+    events = []
+    b = run_study(s, runs=on_ray, backend="ray", on_event=events.append)
+    assert a.status == b.status == "completed" and b.where.startswith("a local Ray on this machine")
+    fa, fb = frame(local, a), frame(on_ray, b)
+    assert list(fa["accuracy"]) == list(fb["accuracy"]) and list(fa["train_size"]) == list(fb["train_size"])
+    assert fb["node"].str.len().min() == 12  # every cell says the Ray node it ran on
+    assert {"cell", "progress", "done"} <= {e["event"] for e in events}  # live events came back through the queue
+    assert all(r.owner == "" and r.study["study_id"] == b.study_id for r in on_ray.list())  # in the driver's store
+
+
+def test_stop_cancels_the_queue_keeps_finished_cells_and_resume_runs_the_rest(tmp_path):
+    store, stop = RunStore(tmp_path), threading.Event()
+    first = run_study(spec(sizes="40,80,120,160"), runs=store, backend="ray", stop=stop,
+                      on_cell=lambda study, record: stop.set())
+    assert first.status == "stopped" and 1 <= len(first.cells) < first.n_cells
+    kept = set(first.cells.values())
+    resumed = run_study(runs=store, resume=first.study_id, backend="ray")
+    assert resumed.status == "completed" and len(resumed.cells) == resumed.n_cells == 8
+    assert kept <= set(resumed.cells.values())  # the finished cells were not rerun
+
+
+@pytest.mark.parametrize("address, message", [("not an address!", "looks like host:port"),
+                                              ("127.0.0.1:59999", "cannot reach the Ray cluster at 127.0.0.1:59999")])
+def test_bad_and_unreachable_addresses_are_one_line_errors_and_nothing_is_lost(tmp_path, address, message):
+    store = RunStore(tmp_path)
+    t0 = time.perf_counter()
+    with pytest.raises(UserError, match=message) as e:
+        run_study(spec(), runs=store, backend="ray", address=address)
+    assert "\n" not in str(e.value) and time.perf_counter() - t0 < 30  # not Ray's minutes-long wait
+    assert StudyStore(store).list() == []  # said before the study exists
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _raylets() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "raylet"}
+
+
+def test_cells_run_on_two_nodes_and_a_killed_worker_node_does_not_stop_the_study(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    before = _raylets()
+    subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"],
+                   env=env, check=True, capture_output=True, timeout=120)
+    try:
+        head = _raylets() - before
+        subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1"], env=env, check=True,
+                       capture_output=True, timeout=120)
+        worker = _raylets() - before - head
+        assert len(head) == len(worker) == 1
+        store = RunStore(tmp_path)
+        both = run_study(spec(sizes="40,80,120,160", seeds=1), runs=store, backend="ray", address=address)
+        assert both.status == "completed" and "2 nodes, 2 CPUs" in both.where
+        assert frame(store, both)["node"].nunique() == 2  # the records say both nodes ran cells
+
+        def kill_worker_node(study, record):
+            if len(study.cells) == 1:
+                os.kill(next(iter(worker)), signal.SIGKILL)
+
+        survived = run_study(spec(sizes="40,80,120,160,200", seeds=1), runs=store, backend="ray",
+                             address=address, on_cell=kill_worker_node)
+        assert survived.status == "completed" and len(survived.cells) == 5 and not survived.failed
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
