@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,12 +103,15 @@ def bundled_lm_dir() -> Path:
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.is_quantized = False
-        tmp = out.with_name(out.name + ".tmp")
+        tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # concurrent first loads (Ray workers) never share it
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
-        if out.exists():
-            import shutil
+        import shutil
 
+        if (out / "model.safetensors").exists():  # another process (a Ray worker) finished first: keep its copy
+            shutil.rmtree(tmp, ignore_errors=True)
+            return out
+        if out.exists():  # an incomplete copy
             shutil.rmtree(out)
         tmp.rename(out)
     return out

@@ -13,7 +13,7 @@ import time
 
 from .errors import UserError
 
-MAX_RETRIES = 2  # a worker (or node) that dies mid-cell: Ray reruns the task this many times
+MAX_RETRIES = 4  # a worker (or node) that dies mid-cell: Ray reruns the task this many times
 ADDRESS = re.compile(r"^(auto|ray://[\w.\-]+:\d{1,5}|[\w.\-]+:\d{1,5})$")
 
 
@@ -75,16 +75,16 @@ def where_text(info: dict) -> str:
             f"{info['gpus']} GPUs)")
 
 
-def _cell_task(spec_dict: dict, full, cell, queue, base: dict) -> dict:
-    """One cell on a Ray worker: its subset, its config, the method with no store; the record as a dict."""
+def _cell_task(full, cell, eval_size, eval_seed: int, queue, base: dict) -> dict:
+    """One cell on a Ray worker: its subset (as comparisons.study.cell_data draws it: the cell's seed for train, the
+    study's eval seed), its config, the method with no store; the record as a dict."""
     import ray
 
     from .api import make_config, run_method
+    from .data import subset
     from .runs import study_tag
-    from .study import StudySpec, cell_data
 
-    spec = StudySpec.from_dict(spec_dict)
-    data = cell_data(spec, full, cell)
+    data = subset(full, cell.train_size, eval_size, seed=cell.seed, eval_seed=eval_seed)
     config = make_config(cell.method.method, cell.values)
 
     def on_event(e):
@@ -152,7 +152,8 @@ def run_cells(spec, full, todo: list, study, runs, *, emit, stop, on_record, inf
     pending = {}
     for i, cell in todo:
         base = {"study_id": study.study_id, "cell": cell.key, "index": i, "total": study.n_cells}
-        ref = task.options(**_options(cell, full, info)).remote(spec.to_dict(), full_ref, cell, queue, base)
+        ref = task.options(**_options(cell, full, info)).remote(full_ref, cell, spec.eval_size, spec.seed + 1, queue,
+                                                                base)
         pending[ref] = (cell, base)
         emit({"event": "cell", "skipped": False, "queued": True, "done": len(study.cells), **base})
     stopped = False

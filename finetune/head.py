@@ -8,6 +8,7 @@ cells and a rerun reuse them."""
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from pathlib import Path
@@ -75,7 +76,7 @@ def cached_features(resolved, config, texts, on_progress=None, stop=None) -> tup
     lm, tokenizer = load_causal_lm(resolved, dtype=torch.float32)
     x = features(lm, tokenizer, texts, config, on_progress, stop)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npy")
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.npy")  # concurrent writers (Ray workers)
     np.save(tmp, x)
     tmp.replace(path)
     return x, False

@@ -5,6 +5,7 @@ A second run over the same texts with the same embedder reads the cache and embe
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -84,7 +85,7 @@ class Embedder:
         self.last_cache_hit, self.last_seconds = False, time.perf_counter() - t0
         if use_cache:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{threading.get_ident()}.tmp.npy")
+            tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp.npy")  # processes too (Ray workers)
             np.save(tmp, vectors)
             tmp.replace(path)
         return vectors
