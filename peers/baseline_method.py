@@ -26,9 +26,9 @@ def result_lines(record) -> list[str]:
 
 
 def summary(record) -> dict:
-    t = record.timings
-    return dict(train_seconds=t.get("train_seconds", t.get("fit_seconds")), trainable_params=record.trainable_params,
-                total_params=record.total_params)
+    from comparisons.report import training_summary
+
+    return training_summary(record)
 
 
 def memory(config, data, gpu_name):
