@@ -73,6 +73,14 @@ def _checked(name: str, value, parameter: inspect.Parameter):
             return int(value)
         except (TypeError, ValueError, OverflowError):
             raise wrong from None
+    if "float" in hint:  # a number (an int is one too), finite: NaN and infinity compare with nothing
+        import math
+
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong
+        if not math.isfinite(value):
+            raise svc.UserError(f"{name} must be a finite number, got {shown_value(value)}.")
+        return float(value)
     if "str" in hint:
         if not isinstance(value, str):
             raise wrong

@@ -158,7 +158,7 @@ def alive(url: str) -> bool:
 ENDPOINT_ORDER = ["/load_data", "/classify", "/run_finetune", "/run_fewshot", "/run_rag", "/run_baseline",
                   "/run_setfit", "/run_adapt", "/run_all", "/run_study", "/compare", "/my_runs", "/delete_run",
                   "/push_to_hub", "/create_board", "/join_board", "/board", "/remove_board_entry", "/freeze_board",
-                  "/stop"]
+                  "/recommend", "/stop"]
 FUZZ_ENV = {"TPR_MAX_JOB_MINUTES": "0.05", "TPR_MAX_STUDY_MINUTES": "0.1", "TPR_MAX_RUNS": "100000",
             "TPR_MAX_QUEUED_JOBS": "2", "TPR_NEW_VISITORS_PER_HOUR": "1000"}
 # Why the caps above: a valid but heavy call (a fine-tuning of the bundled 135M model on the sample) is refused by its

@@ -35,3 +35,10 @@ def test_hostile_values_get_a_result_or_a_one_line_error(fuzzer, endpoints):
         f.run(endpoint, EXAMPLES)
     assert not f.tally.problems and alive(url)
     assert all(f.tally.by_endpoint.get(e) for e in endpoints)
+
+
+def test_every_public_endpoint_is_fuzzed():
+    """A new endpoint (the decision card's /recommend was one) is attacked too, not left out of the list."""
+    from tests.e2e.test_api import ENDPOINTS
+
+    assert set(ENDPOINT_ORDER) == ENDPOINTS
