@@ -5,6 +5,7 @@ seeds' cells; the accuracy forecast at any size, the labels needed to reach a ta
 beyond the sizes studied, and a backtest (refit without the largest size, predict it)."""
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass, field
 
@@ -121,7 +122,13 @@ def _solve(params, target: float) -> float | None:
 
 def fit_curve(method: str, cells: list[tuple[int, float]], seed: int = 0) -> Curve:
     """A method's curve from its cells [(train size, accuracy)], one per seed and size; the bootstrap resamples
-    the cells within each size (the seeds), so the interval is the seeds' spread, not only the fit's."""
+    the cells within each size (the seeds), so the interval is the seeds' spread, not only the fit's. Memoised: a
+    finished study's cells do not change, and its 400 refits cost seconds a method each time a card is asked for."""
+    return _fit_curve(method, tuple(sorted((int(n), float(a)) for n, a in cells if a is not None and n)), seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _fit_curve(method: str, cells: tuple, seed: int) -> Curve:
     by_size: dict[int, list[float]] = {}
     for n, acc in cells:
         if acc is not None and n:

@@ -74,13 +74,21 @@ def _classifier(ctx, record):
     return ctx.warm(key, lambda: FewshotClassifier(cfg, ctx.data, retriever=retriever))
 
 
-def try_it(ctx) -> None:
-    """The newest few-shot run's prompt and classifier (a language model: two kept warm) on the visitor's text."""
+def _scored(ctx):
+    """(record, classifier, scores) of the newest few-shot run on the context's text; None without such a run."""
     record = ctx.newest(METHOD.name)
     if record is None:
-        return
+        return None
     clf = _classifier(ctx, record)
-    scored = clf.score([ctx.text], prior=record.diagnostics.get("batch_prior"))
+    return record, clf, clf.score([ctx.text], prior=record.diagnostics.get("batch_prior"))
+
+
+def try_it(ctx) -> None:
+    """The newest few-shot run's prompt and classifier (a language model: two kept warm) on the visitor's text."""
+    found = _scored(ctx)
+    if found is None:
+        return
+    record, clf, scored = found
     ctx.add(record.label, scored["probs"][0])
     ctx.out["prompt"] = clf.prompt_text(ctx.text)
 
@@ -89,11 +97,10 @@ def details(ctx) -> None:
     """One eval tweet's prompt, and its probabilities before and after calibration."""
     import pandas as pd
 
-    record = ctx.newest(METHOD.name)
-    if record is None:
+    found = _scored(ctx)
+    if found is None:
         return
-    clf = _classifier(ctx, record)
-    scored = clf.score([ctx.text], prior=record.diagnostics.get("batch_prior"))
+    _, clf, scored = found
     ctx.out["prompt"] = clf.prompt_text(ctx.text)
     ctx.out["prompt_probs"] = pd.DataFrame([{"probabilities": stage, **{n: round(float(p), 3) for n, p in
                                                                     zip(ctx.data.label_names, v)}}
