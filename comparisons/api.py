@@ -51,7 +51,7 @@ class Selection:
         data = subset(full, _cap(self.train_size, len(full.train), self.default_train),
                       _cap(self.eval_size, len(full.test), self.default_eval), self.seed)
         if self.drop:
-            from .quality import drop_train_rows
+            from .data import drop_train_rows
 
             bad = [r for rows in self.drop.values() for r in rows if not 0 <= int(r) < len(data.train)]
             if bad:

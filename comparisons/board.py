@@ -34,7 +34,6 @@ MAX_BOARDS = 1000  # a public Space must not fill its disk with boards: at the b
 # for a week. A live board is never removed to make room.
 FROZEN_EXPIRES_SECONDS = 24 * 3600
 IDLE_EXPIRES_SECONDS = 7 * 24 * 3600
-ADDRESS_BOARDS_FACTOR = 4  # a client address may create this many times a visitor's hourly boards (a shared room)
 COLUMNS = ["rank", "name", "method", "settings", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "n_train",
            "seconds", "run_id"]
 # The settings an entry shows come from its method (registry: board_fields).

@@ -274,7 +274,8 @@ def cmd_run(args) -> dict:
         check_push(args.push_to_hub, cli_token())
     data = _selection(args).load(args.max_file_mb)
     if args.drop:
-        from .quality import DROP_KINDS, drop_train_rows, quality_report, rows_to_drop
+        from .data import drop_train_rows
+        from .quality import DROP_KINDS, quality_report, rows_to_drop
 
         kinds = [k.strip() for k in args.drop.split(",") if k.strip()]
         if not kinds or any(k not in DROP_KINDS for k in kinds):

@@ -151,6 +151,7 @@ def check_run_count(store, limits: Limits | None = None) -> None:
 
 # ---------------------------------------------------------------- identities and rates
 
+ADDRESS_BOARDS_FACTOR = 4  # a client address may create this many times a visitor's hourly boards (a shared room)
 BOARDS_BY_VISITOR = None  # comparisons.identity.Window instances, made on first use
 BOARDS_BY_ADDRESS = None
 
@@ -171,7 +172,6 @@ def check_identity(visitor, limits: Limits | None = None) -> None:
 def check_board_rate(visitor, limits: Limits | None = None) -> None:
     """A visitor creates at most TPR_MAX_BOARDS_PER_HOUR boards an hour, a client address four times that."""
     global BOARDS_BY_VISITOR, BOARDS_BY_ADDRESS
-    from .board import ADDRESS_BOARDS_FACTOR
     from .identity import Window
 
     limits = limits or Limits.current()

@@ -227,27 +227,6 @@ def rows_to_drop(report: dict, kinds, keep=()) -> dict[str, list[int]]:
     return out
 
 
-def drop_train_rows(data: TweetData, drop: dict[str, list[int]]) -> TweetData:
-    """A new selection without those train rows: its own train fingerprint, the eval split untouched, and a
-    notice that records why rows were dropped."""
-    rows = sorted({r for v in drop.values() for r in v})
-    if not rows:
-        raise UserError("nothing to drop: the report found no " + " or ".join(
-            {"suspects": "suspected label errors", "conflicts": "conflicting duplicates"}[k] for k in drop)
-            + " (or every one was kept).")
-    gone = set(rows)
-    keep = [i for i in range(len(data.train)) if i not in gone]
-    train = Split(tuple(data.train.texts[i] for i in keep), tuple(data.train.labels[i] for i in keep))
-    why = ", ".join(f"{len(v)} {k}" for k, v in drop.items())
-    out = TweetData(train, data.test, list(data.label_names), data.source, list(data.notices),
-                    dict(data.dropped_empty))
-    out.notices.append(f"Cleaned: dropped {len(rows)} train rows ({why}) from {data.train_fingerprint}; the eval "
-                       "split is untouched.")
-    out.cleaning = {"from_train_fingerprint": data.train_fingerprint, "dropped": {k: list(v) for k, v in drop.items()},
-                    "n_dropped": len(rows)}
-    return out
-
-
 def eval_suspects(records, data: TweetData, top: int = 20) -> dict:
     """Suspects among the eval split's gold labels, from the finished runs' averaged probabilities (cleanlab).
     Shown, never dropped. For each run: how its accuracy would read if the top-N suspects are mislabelled, as a

@@ -479,18 +479,3 @@ def result_markdown(record: RunRecord | None, error: str | None) -> str:
     return "\n".join(lines)
 
 
-def training_summary(record: RunRecord) -> dict:
-    """The CLI JSON's training keys of a method that fits once (TF-IDF, SetFit): its fit or train time, parameters."""
-    t = record.timings
-    return dict(train_seconds=t.get("train_seconds", t.get("fit_seconds")), trainable_params=record.trainable_params,
-                total_params=record.total_params)
-
-
-def inference_line(record: RunRecord) -> list[str]:
-    t = record.timings
-    if "inference_tweets_per_second" not in t:
-        return []
-    return [
-        f"- inference {t['inference_tweets_per_second']:.1f} tweets/s; peak memory {record.peak_memory_mb:.0f} MB; "
-        f"total {t.get('total_seconds', 0):.0f} s"
-    ]

@@ -14,7 +14,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.report import inference_line
+    from comparisons.runs import inference_line
 
     d, lines = record.diagnostics, inference_line(record)
     if d.get("accuracy_uncalibrated") is not None:
@@ -51,7 +51,7 @@ def memory(config, data, gpu_name):
 
 
 def seconds(config, data, gpu_name):
-    from comparisons.estimate_run import prompt_time
+    from rag.estimate import prompt_time
 
     return prompt_time(config, data, gpu_name, config.shots, config.selection == "retrieved", _shared_prefix(config))
 

@@ -15,7 +15,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.report import inference_line
+    from comparisons.runs import inference_line
 
     t, d, lines = record.timings, record.diagnostics, []
     if record.config.get("mode") == "head" and "features" in d:
@@ -130,15 +130,21 @@ def memory(config, data, gpu_name):
         libraries_loaded="transformers.trainer" in sys.modules and "peft" in sys.modules)
 
 
+def features_cached(config, texts) -> bool:
+    """Whether the frozen LM's features of these texts are on disk already (finetune.head caches them)."""
+    try:
+        from comparisons.models import resolve_lm
+
+        from .head import _cache_path
+
+        return _cache_path(resolve_lm(config.model).path, config, texts).exists()
+    except Exception:
+        return False
+
+
 def seconds(config, data, gpu_name):
     from comparisons.estimate import Timeline, lora_params, rates_for
-    from comparisons.estimate_run import (
-        DISK_BYTES_PER_SECOND,
-        LINEAR_FIT_SECONDS,
-        features_cached,
-        lm_shape,
-        mean_tokens,
-    )
+    from comparisons.estimate_run import DISK_BYTES_PER_SECOND, LINEAR_FIT_SECONDS, lm_shape, mean_tokens
 
     shape = lm_shape(config.model)
     if shape is None:

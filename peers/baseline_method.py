@@ -16,7 +16,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.report import inference_line
+    from comparisons.runs import inference_line
 
     t, lines = record.timings, inference_line(record)
     if "fit_seconds" in t:
@@ -26,7 +26,7 @@ def result_lines(record) -> list[str]:
 
 
 def summary(record) -> dict:
-    from comparisons.report import training_summary
+    from comparisons.runs import training_summary
 
     return training_summary(record)
 

@@ -17,7 +17,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.report import inference_line
+    from comparisons.runs import inference_line
 
     t, lines = record.timings, inference_line(record)
     if "train_seconds" in t:
@@ -27,7 +27,7 @@ def result_lines(record) -> list[str]:
 
 
 def summary(record) -> dict:
-    from comparisons.report import training_summary
+    from comparisons.runs import training_summary
 
     return training_summary(record)
 
@@ -67,7 +67,8 @@ def memory(config, data, gpu_name):
 
 def seconds(config, data, gpu_name):
     from comparisons.estimate import Timeline, rates_for
-    from comparisons.estimate_run import LINEAR_FIT_SECONDS, encoder_params, mean_tokens
+    from comparisons.estimate_run import LINEAR_FIT_SECONDS, mean_tokens
+    from rag.estimate import encoder_params
 
     params = encoder_params(config.embedder)
     if params is None:

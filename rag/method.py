@@ -12,7 +12,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.report import inference_line
+    from comparisons.runs import inference_line
 
     d, lines = record.diagnostics, inference_line(record)
     if d.get("accuracy_uncalibrated") is not None:
@@ -47,7 +47,9 @@ def memory(config, data, gpu_name):
 
 def seconds(config, data, gpu_name):
     from comparisons.estimate import Timeline, rates_for
-    from comparisons.estimate_run import LINEAR_FIT_SECONDS, embed_time, prompt_time
+    from comparisons.estimate_run import LINEAR_FIT_SECONDS
+
+    from .estimate import embed_time, prompt_time
 
     if config.mode == "prompt":
         return prompt_time(config, data, gpu_name, config.k or 8, retrieved=True, shared_prefix=False)

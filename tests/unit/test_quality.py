@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from comparisons.cli import main
-from comparisons.data import Split, TweetData, load_data, subset
+from comparisons.data import Split, TweetData, drop_train_rows, load_data, subset
 from comparisons.errors import UserError
-from comparisons.quality import drop_train_rows, quality_report, rows_to_drop
+from comparisons.quality import quality_report, rows_to_drop
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 
