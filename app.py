@@ -1,10 +1,10 @@
 """Tune · Prompt · Retrieve: `python app.py` serves the app (ui/ builds it; the logic lives below it).
 Gradio reads GRADIO_SERVER_NAME and GRADIO_SERVER_PORT itself; the app's own settings are in
-comparisons/settings.py."""
+comparisons/ground/settings.py."""
 
 import sys
 
-from comparisons.device import pin_one_gpu
+from comparisons.ground.device import pin_one_gpu
 
 _notice = pin_one_gpu()  # several GPUs: use one (before CUDA starts); the notice says how to use all
 if _notice:

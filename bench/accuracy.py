@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons.data import load_data, parse_size, subset  # noqa: E402
-from comparisons.errors import UserError  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
+from comparisons.ground.data import load_data, parse_size, subset  # noqa: E402
+from comparisons.ground.errors import UserError  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
 
 SHARED = settings().tweets  # TPR_SHARED_DATA moves it
 

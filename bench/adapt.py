@@ -18,12 +18,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from comparisons import study_report  # noqa: E402
-from comparisons.api import Selection, make_config, run_method  # noqa: E402
-from comparisons.runs import RunStore  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
-from comparisons.stats import accuracy_interval  # noqa: E402
-from comparisons.study import StudySpec, StudyStore, run_study  # noqa: E402
+from comparisons.analysis import study_report  # noqa: E402
+from comparisons.ground.runs import RunStore  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
+from comparisons.ground.stats import accuracy_interval  # noqa: E402
+from comparisons.running.api import Selection, make_config, run_method  # noqa: E402
+from comparisons.running.study import StudySpec, StudyStore, run_study  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 CPU_LORA = {"forgetting_tokens": 0, "n_evals": 1, "curve_size": 32, "train_slice": False, "min_steps": 16,

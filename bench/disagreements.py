@@ -13,12 +13,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from comparisons import report  # noqa: E402
-from comparisons.api import Selection, make_config, run_method  # noqa: E402
-from comparisons.disagreement import browser  # noqa: E402
-from comparisons.quality import eval_suspects  # noqa: E402
-from comparisons.runs import RunStore  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
+from comparisons.analysis import report  # noqa: E402
+from comparisons.analysis.disagreement import browser  # noqa: E402
+from comparisons.analysis.quality import eval_suspects  # noqa: E402
+from comparisons.ground.runs import RunStore  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
+from comparisons.running.api import Selection, make_config, run_method  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 PLAN = (("finetune", {"mode": "lora", "forgetting_tokens": 0, "save_model": False}),

@@ -20,10 +20,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons.api import Selection, make_config, run_method  # noqa: E402
-from comparisons.disk import GB, folder_bytes  # noqa: E402
-from comparisons.runs import RunStore  # noqa: E402
-from comparisons.settings import PROJECT_ROOT  # noqa: E402
+from comparisons.ground.disk import GB, folder_bytes  # noqa: E402
+from comparisons.ground.runs import RunStore  # noqa: E402
+from comparisons.ground.settings import PROJECT_ROOT  # noqa: E402
+from comparisons.running.api import Selection, make_config, run_method  # noqa: E402
 
 TOKENIZER = PROJECT_ROOT.parent / "shared" / "models" / "gpt2-tokenizer"
 

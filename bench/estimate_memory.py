@@ -1,4 +1,4 @@
-"""The memory estimate (comparisons.estimate) against the measured peak, on this machine: LoRA and full
+"""The memory estimate (comparisons.ground.estimate) against the measured peak, on this machine: LoRA and full
 fine-tuning of the bundled 135M model at two batch sizes, real tweets (or the sample), a few steps each.
 On a CPU the measured peak is the process's resident memory (what the estimate's baseline starts from).
 Each run in its own process, so that one run's cached models do not count in the next one's baseline.
@@ -18,9 +18,9 @@ from bench.common import save, stamp
 
 
 def one(mode: str, batch: int, tweets: int) -> dict:
-    from comparisons.api import run_method
-    from comparisons.data import load_data, subset
-    from comparisons.settings import settings
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.settings import settings
+    from comparisons.running.api import run_method
     from finetune.config import FinetuneConfig
 
     source = str(settings().tweets) if settings().tweets.exists() else "sample"

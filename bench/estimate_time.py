@@ -1,4 +1,4 @@
-"""The time estimate (comparisons.estimate_run) against the measured time of each method at two sizes, on this
+"""The time estimate (comparisons.ground.estimate_run) against the measured time of each method at two sizes, on this
 machine, with the app's settings (its "app" presets) and the real tweets (or the sample). Each run in its own
 process with an empty embedding cache, as a visitor's first run of a selection: what the estimate says before the
 run starts, what the run took, and their ratio. Also the run's own timings, from which the fixed costs are read.
@@ -56,9 +56,9 @@ VALIDATION = {
 def one(method: str, values: dict, n_train: int, n_eval: int) -> dict:
     import sys as _sys
 
-    from comparisons.api import make_config, run_method
-    from comparisons.data import load_data, subset
-    from comparisons.settings import settings
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.settings import settings
+    from comparisons.running.api import make_config, run_method
 
     config_module = _sys.modules[type(make_config(method, {})).__module__]
     presets = getattr(config_module, "PRESETS", {})
@@ -85,10 +85,10 @@ def replay(path: str) -> list[dict]:
     from unittest import mock
 
     import finetune.head
-    from comparisons.api import make_config
-    from comparisons.data import load_data, subset
-    from comparisons.estimate_run import estimate_for
-    from comparisons.settings import settings
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.estimate_run import estimate_for
+    from comparisons.ground.settings import settings
+    from comparisons.running.api import make_config
 
     source = str(settings().tweets) if settings().tweets.exists() else "sample"
     full = load_data(source)

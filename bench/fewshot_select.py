@@ -26,10 +26,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons.data import TweetData, load_data, subset  # noqa: E402
-from comparisons.errors import UserError  # noqa: E402
-from comparisons.metrics import classification_metrics  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
+from comparisons.ground.data import TweetData, load_data, subset  # noqa: E402
+from comparisons.ground.errors import UserError  # noqa: E402
+from comparisons.ground.metrics import classification_metrics  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
 from fewshot.run import FewshotClassifier, FewshotConfig  # noqa: E402
 from fewshot.scoring import every_calibration  # noqa: E402
 

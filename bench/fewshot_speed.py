@@ -17,8 +17,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons.data import load_data, subset  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
+from comparisons.ground.data import load_data, subset  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
 from fewshot import FewshotConfig  # noqa: E402
 from fewshot.run import FewshotClassifier  # noqa: E402
 

@@ -24,10 +24,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons.data import load_data, subset  # noqa: E402
-from comparisons.models import gpt2_tokenizer_from_files  # noqa: E402
-from comparisons.runs import PeakMemory  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
+from comparisons.ground.data import load_data, subset  # noqa: E402
+from comparisons.ground.models import gpt2_tokenizer_from_files  # noqa: E402
+from comparisons.ground.runs import PeakMemory  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
 
 SHARED = settings().shared_data.parent  # TPR_SHARED_DATA moves it
 

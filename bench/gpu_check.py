@@ -44,7 +44,7 @@ CARRIED = ROOT / ".gpu"  # what --prepare copies in for the device machine
 
 def _source(name: str) -> Path:
     """A carried copy (.gpu/) first, else ../shared."""
-    from comparisons.settings import settings
+    from comparisons.ground.settings import settings
 
     carried = CARRIED / name
     if carried.exists():
@@ -88,7 +88,7 @@ def prepare() -> dict:
 
 def section_env(ctx) -> dict:
 
-    from comparisons.device import current_precision, device_info
+    from comparisons.ground.device import current_precision, device_info
 
     p = current_precision()
     return {**device_info(p), "precision_reason": p.reason, "tf32": p.tf32}
@@ -128,7 +128,7 @@ def _tiny_gpt2() -> str:
 
 
 def _sample(n_train: int, n_eval: int):
-    from comparisons.data import load_data, subset
+    from comparisons.ground.data import load_data, subset
 
     return subset(load_data("sample"), n_train, n_eval, seed=0)
 
@@ -153,7 +153,7 @@ def section_fewshot(ctx) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from comparisons.device import current_precision
+    from comparisons.ground.device import current_precision
     from fewshot.config import FewshotConfig
     from fewshot.run import FewshotClassifier
 
@@ -178,7 +178,7 @@ def _gpt2_124m(ctx) -> str:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from comparisons.models import gpt2_tokenizer_from_files
+    from comparisons.ground.models import gpt2_tokenizer_from_files
 
     tok = gpt2_tokenizer_from_files(_source("gpt2-tokenizer"))
     cfg = GPT2Config(n_layer=2, n_embd=64, n_head=2) if ctx["smoke"] else GPT2Config()
@@ -191,7 +191,7 @@ def _gpt2_124m(ctx) -> str:
 
 
 def _tweets(n_train: int, n_eval: int):
-    from comparisons.data import load_data, subset
+    from comparisons.ground.data import load_data, subset
 
     return subset(load_data(str(_source("tweets"))), n_train, n_eval, seed=42)
 
@@ -199,7 +199,7 @@ def _tweets(n_train: int, n_eval: int):
 def section_speed(ctx) -> dict:
     """tweets/s of the seed recipe and of the app's own path, same model, same tweets, same machine."""
     from bench.finetune_speed import seed_recipe
-    from comparisons.device import current_precision
+    from comparisons.ground.device import current_precision
     from finetune.config import PRESETS, FinetuneConfig
     from finetune.train import run
 
@@ -246,7 +246,7 @@ def _tf32_off(precision) -> None:
 
 def section_estimate(ctx) -> dict:
     """The estimate made before a run against the peak measured during it."""
-    from comparisons.api import run_method
+    from comparisons.running.api import run_method
     from finetune.config import FinetuneConfig
 
     rows = []

@@ -33,9 +33,9 @@ def main():
     p.add_argument("--sizes", default="96,1000,all")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from comparisons.api import make_config, run_method
-    from comparisons.data import load_data, subset
-    from comparisons.settings import settings
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.settings import settings
+    from comparisons.running.api import make_config, run_method
 
     full = load_data(str(settings().tweets))
     rows = []

@@ -1,4 +1,4 @@
-"""The peers through the app's own path (comparisons.api.run_method), on the real tweets, all 3,534 test tweets:
+"""The peers through the app's own path (comparisons.running.api.run_method), on the real tweets, all 3,534 test tweets:
 the TF-IDF baseline on all 27,480 and on 1,000 train tweets, SetFit on 1,000 (250 steps) and on 96 (32 per
 label, 100 steps). Accuracy with its 95 % Wilson interval, and seconds.
 
@@ -24,9 +24,9 @@ def main():
     p.add_argument("--only", default="")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from comparisons.api import make_config, run_method
-    from comparisons.data import load_data, subset
-    from comparisons.settings import settings
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.settings import settings
+    from comparisons.running.api import make_config, run_method
 
     full = load_data(str(settings().tweets))
     plan = [("baseline", "all", {}), ("baseline", 1000, {}),

@@ -18,12 +18,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from comparisons.api import Selection, make_config, run_method  # noqa: E402
-from comparisons.data import drop_train_rows
-from comparisons.quality import quality_report, rows_to_drop  # noqa: E402
-from comparisons.runs import RunStore  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
-from comparisons.stats import accuracy_interval, paired_records  # noqa: E402
+from comparisons.analysis.quality import quality_report, rows_to_drop  # noqa: E402
+from comparisons.ground.data import drop_train_rows
+from comparisons.ground.runs import RunStore  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
+from comparisons.ground.stats import accuracy_interval, paired_records  # noqa: E402
+from comparisons.running.api import Selection, make_config, run_method  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 

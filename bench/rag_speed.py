@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons.data import load_data  # noqa: E402
+from comparisons.ground.data import load_data  # noqa: E402
 from rag.embed import Embedder  # noqa: E402
 from rag.index import build_index, query_latency, recall_at_k  # noqa: E402
 

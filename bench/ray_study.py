@@ -21,9 +21,9 @@ HERE = Path(__file__).resolve().parent
 
 ONE = """
 import json, sys, time
-from comparisons.runs import RunStore
-from comparisons.study import StudySpec, StudyStore, run_study
-from comparisons.study_report import cell_frame
+from comparisons.ground.runs import RunStore
+from comparisons.running.study import StudySpec, StudyStore, run_study
+from comparisons.analysis.study_report import cell_frame
 spec = StudySpec(methods={methods!r}, axis="train_size={sizes}", seeds={seeds}, eval_size={eval_size!r}, data={data!r})
 t0 = time.perf_counter()
 store = RunStore({runs!r})
@@ -60,7 +60,7 @@ def main() -> None:
     p.add_argument("--eval-size", default="1000")
     p.add_argument("--out", default=str(HERE / "out" / "ray_study.json"))
     args = p.parse_args()
-    from comparisons.settings import settings
+    from comparisons.ground.settings import settings
 
     tweets = settings().shared_data / "tweet_sentiment_extraction"
     if not (tweets / "train.csv").exists():

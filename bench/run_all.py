@@ -1,5 +1,5 @@
 """Times the app's Run all on this machine: the same plan as the Compare tab's button
-(comparisons.service.run_all_plan, from the configs' named presets), on 1,000 train / 300 eval real tweets
+(comparisons.serving.service.run_all_plan, from the configs' named presets), on 1,000 train / 300 eval real tweets
 (or the sample), bundled models, a cold embedding cache.
 
     python bench/run_all.py
@@ -17,9 +17,9 @@ os.environ.setdefault("TPR_RUNS_DIR", tempfile.mkdtemp(prefix="bench-runs-"))
 os.environ.setdefault("TPR_EMBED_CACHE", tempfile.mkdtemp(prefix="bench-embed-"))  # cold: no cached embeddings
 
 from bench.common import save, stamp  # noqa: E402
-from comparisons import service as svc  # noqa: E402
-from comparisons.api import Selection  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
+from comparisons.running.api import Selection  # noqa: E402
+from comparisons.serving import service as svc  # noqa: E402
 
 
 def main():

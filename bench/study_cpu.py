@@ -15,10 +15,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from comparisons import study_report  # noqa: E402
-from comparisons.runs import RunStore  # noqa: E402
-from comparisons.settings import settings  # noqa: E402
-from comparisons.study import StudyStore, estimate_seconds, load_full, plan, preset_spec, run_study  # noqa: E402
+from comparisons.analysis import study_report  # noqa: E402
+from comparisons.ground.runs import RunStore  # noqa: E402
+from comparisons.ground.settings import settings  # noqa: E402
+from comparisons.running.study import StudyStore, estimate_seconds, load_full, plan, preset_spec, run_study  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

@@ -13,12 +13,12 @@ import os
 import sys
 import time
 
-from . import registry
-from .api import config_class
-from .config import kind_of
-from .device import pin_one_gpu, set_rank_device
-from .errors import UserError
-from .settings import settings
+from comparisons.ground import registry
+from comparisons.ground.config import kind_of
+from comparisons.ground.device import pin_one_gpu, set_rank_device
+from comparisons.ground.errors import UserError
+from comparisons.ground.settings import settings
+from comparisons.running.api import config_class
 
 
 def _print_err(msg: str) -> None:
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _selection(args):
-    from .api import Selection
+    from comparisons.running.api import Selection
 
     return Selection(source=args.data, text_column=args.text_column, label_column=args.label_column,
                      train_size=getattr(args, "train_size", None), eval_size=getattr(args, "eval_size", None),
@@ -194,7 +194,7 @@ def _selection(args):
 
 
 def cmd_quality(args) -> dict:
-    from .quality import quality_report
+    from comparisons.analysis.quality import quality_report
 
     sel = _selection(args)
     sel.train_size, sel.eval_size = args.train_size or "all", "all"
@@ -214,7 +214,7 @@ def cmd_quality(args) -> dict:
 
 
 def cmd_data(args) -> dict:
-    from .data import leakage_report, summary
+    from comparisons.ground.data import leakage_report, summary
 
     if args.quality:
         return cmd_quality(args)
@@ -222,7 +222,7 @@ def cmd_data(args) -> dict:
     data = sel.load_full(args.max_file_mb)
     tokenizer = None
     if args.tokenizer and args.tokenizer != "none":
-        from .models import load_tokenizer_for, resolve_lm
+        from comparisons.ground.models import load_tokenizer_for, resolve_lm
 
         model = resolve_lm(args.tokenizer)
         tokenizer = load_tokenizer_for(model)
@@ -264,18 +264,18 @@ def _method_values(args) -> dict:
 
 
 def cmd_run(args) -> dict:
-    from .api import make_config, run_method, summary_json
-    from .runs import RunStore
+    from comparisons.ground.runs import RunStore
+    from comparisons.running.api import make_config, run_method, summary_json
 
     config = make_config(args.method, _method_values(args))  # settings are checked before any data loads
     if args.push_to_hub:  # a push that cannot happen is said before the run, not after it
-        from .push import check_push, cli_token
+        from comparisons.serving.push import check_push, cli_token
 
         check_push(args.push_to_hub, cli_token())
     data = _selection(args).load(args.max_file_mb)
     if args.drop:
-        from .data import drop_train_rows
-        from .quality import DROP_KINDS, quality_report, rows_to_drop
+        from comparisons.analysis.quality import DROP_KINDS, quality_report, rows_to_drop
+        from comparisons.ground.data import drop_train_rows
 
         kinds = [k.strip() for k in args.drop.split(",") if k.strip()]
         if not kinds or any(k not in DROP_KINDS for k in kinds):
@@ -315,7 +315,7 @@ def cmd_run(args) -> dict:
 
 def _study_spec(args):
     """The spec from --preset, then --spec, then the flags (each over the one before); checked by run_study."""
-    from .study import STUDY_PRESETS, StudySpec, load_spec
+    from comparisons.running.study import STUDY_PRESETS, StudySpec, load_spec
 
     d: dict = {}
     if args.preset:
@@ -351,9 +351,9 @@ def _study_spec(args):
 
 
 def cmd_study(args) -> dict | None:
-    from . import study_report
-    from .runs import RunStore
-    from .study import StudyStore, estimate_seconds, finished_cells, load_full, plan, run_study
+    from comparisons.analysis import study_report
+    from comparisons.ground.runs import RunStore
+    from comparisons.running.study import StudyStore, estimate_seconds, finished_cells, load_full, plan, run_study
 
     runs = RunStore(args.runs_dir or settings().runs_dir)
     store = StudyStore(runs)
@@ -367,7 +367,7 @@ def cmd_study(args) -> dict | None:
     done: dict = {}
     if args.resume:
         study = store.load(args.resume)
-        from .study import StudySpec
+        from comparisons.running.study import StudySpec
 
         spec = StudySpec.from_dict(study.spec)
         done = finished_cells(store, study)
@@ -398,14 +398,14 @@ def cmd_study(args) -> dict | None:
         v["figure"].savefig(args.png)
     if not args.json:
         print(f"study {study.study_id}: {study.status} (on {study.where})")
-        print(study_report.display_table(v["table"], spec).to_string(index=False))
+        print(study_report.display_table(v["table"], spec, v["study"].where).to_string(index=False))
         for line in v["findings"]:
             print(f"- {line.replace('**', '')}")
     return study_report.to_json(study, v["table"], v["cells"], len(full.train))
 
 
 def _push(record, repo: str, private: bool) -> str:
-    from .push import cli_token, push
+    from comparisons.serving.push import cli_token, push
 
     url = push(record, repo, cli_token(), private=private)
     _print_err(f"pushed {record.run_id} to {url}")
@@ -413,15 +413,15 @@ def _push(record, repo: str, private: bool) -> str:
 
 
 def cmd_push(args) -> dict:
-    from .runs import RunStore
+    from comparisons.ground.runs import RunStore
 
     record = RunStore(args.runs_dir or settings().runs_dir).load(args.run_id)
     return {"run_id": record.run_id, "pushed_to": _push(record, args.repo, private=not args.public)}
 
 
 def cmd_board(args) -> dict | None:
-    from .board import Board, BoardStore, summary, to_csv, to_json, to_markdown
-    from .runs import RunStore
+    from comparisons.ground.runs import RunStore
+    from comparisons.serving.board import Board, BoardStore, summary, to_csv, to_json, to_markdown
 
     store = BoardStore(RunStore(args.runs_dir or settings().runs_dir))
     if not args.code:
@@ -449,8 +449,8 @@ def cmd_board(args) -> dict | None:
 
 
 def cmd_recommend(args) -> dict | None:
-    from .decision import Inputs, for_store, markdown
-    from .runs import RunStore
+    from comparisons.analysis.decision import Inputs, for_store, markdown
+    from comparisons.ground.runs import RunStore
 
     inputs = Inputs(labels=args.labels, target=args.target, max_ms=args.max_ms, hardware=args.hardware,
                     max_train_seconds=args.max_train_seconds, at=args.at)
@@ -462,13 +462,13 @@ def cmd_recommend(args) -> dict | None:
 
 
 def cmd_compare(args) -> dict | str:
-    from .report import comparison_rows, to_csv, to_markdown
-    from .runs import RunStore
+    from comparisons.analysis.report import comparison_rows, to_csv, to_markdown
+    from comparisons.ground.runs import RunStore
 
     store = RunStore(args.runs_dir or settings().runs_dir)
     store.mark_interrupted()
     if args.paired:
-        from .stats import paired_records
+        from comparisons.ground.stats import paired_records
 
         test = paired_records(store.load(args.paired[0]), store.load(args.paired[1]))
         if not args.json:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
-from comparisons.models import EMBEDDER_CHOICES, LM_CHOICES
-from comparisons.templates import check_template
+from comparisons.ground.config import SEED_MAX, ConfigBase, Preset, setting
+from comparisons.ground.models import EMBEDDER_CHOICES, LM_CHOICES
+from comparisons.ground.templates import check_template
 
 from .prompts import DEFAULT_EXAMPLE, DEFAULT_INSTRUCTION
 

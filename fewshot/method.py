@@ -1,7 +1,7 @@
 """Few-shot prompting (demonstrations in the prompt, label scoring, calibration) as the registry sees it. Torch-free."""
 from __future__ import annotations
 
-from comparisons.registry import Method
+from comparisons.ground.registry import Method
 
 from .config import SWEEP_SHOTS
 
@@ -14,7 +14,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.runs import inference_line
+    from comparisons.ground.runs import inference_line
 
     d, lines = record.diagnostics, inference_line(record)
     if d.get("accuracy_uncalibrated") is not None:
@@ -45,7 +45,7 @@ def _shared_prefix(config) -> bool:
 
 
 def memory(config, data, gpu_name):
-    from comparisons.estimate_run import prompt_memory
+    from comparisons.ground.estimate_run import prompt_memory
 
     return prompt_memory(config, data, gpu_name, config.shots, _shared_prefix(config))
 

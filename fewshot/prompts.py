@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.errors import UserError
-from comparisons.templates import check_template, prefix_before, render
+from comparisons.ground.errors import UserError
+from comparisons.ground.templates import check_template, prefix_before, render
 
 DEFAULT_INSTRUCTION = "Classify the sentiment of each tweet as {labels}."
 DEFAULT_EXAMPLE = "Tweet: {text}\nSentiment: {label}"

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import torch
 
-from comparisons.data import TweetData, normalise_text
-from comparisons.errors import UserError
-from comparisons.models import load_causal_lm, resolve_lm
-from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.ground.data import TweetData, normalise_text
+from comparisons.ground.errors import UserError
+from comparisons.ground.models import load_causal_lm, resolve_lm
+from comparisons.ground.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
 from .config import FewshotConfig
 from .prompts import CONTENT_FREE, PromptBuilder

@@ -48,7 +48,7 @@ def _forward(model, rows: list[list[int]], pad_id: int, keep: int, cache=None, p
 def _call(model, keep: int, fp32_head: bool = False, **kwargs):
     """Forward with `logits_to_keep` where the architecture supports it (most causal LMs do). With
     `fp32_head`, a half-precision model's LM head runs in fp32 on its last (normed) hidden states, so label
-    scores are not rounded to bf16/fp16 before they are compared (comparisons.device: scores in fp32)."""
+    scores are not rounded to bf16/fp16 before they are compared (comparisons.ground.device: scores in fp32)."""
     half = fp32_head and next(model.parameters()).dtype != torch.float32
     extra = {"output_hidden_states": True} if half else {}
     try:

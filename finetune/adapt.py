@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from transformers import PrinterCallback, Trainer, TrainingArguments, default_data_collator
 
-from comparisons.data import FORMATS, TweetData, _decode, read_table
-from comparisons.device import apply_matmul_policy, current_precision, distributed_env
-from comparisons.errors import check
-from comparisons.models import load_tokenizer_for, resolve_lm
-from comparisons.runs import RunRecord, RunStore, new_record, tracked
+from comparisons.ground.data import FORMATS, TweetData, _decode, read_table
+from comparisons.ground.device import apply_matmul_policy, current_precision, distributed_env
+from comparisons.ground.errors import check
+from comparisons.ground.models import load_tokenizer_for, resolve_lm
+from comparisons.ground.runs import RunRecord, RunStore, new_record, tracked
 
 from .adapt_config import AdaptConfig
 from .diagnostics import body_of, general_text, memoised_perplexity, perplexity, token_windows
@@ -209,7 +209,7 @@ def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.
             "perplexity_tokens": config.perplexity_tokens, "before": before, "after": after,
             "verdict": verdict(before, after, domain_name)}
         if config.save_model and store is not None and not live.stopped_by_user:
-            from comparisons.disk import model_bytes, save_model_folder
+            from comparisons.ground.disk import model_bytes, save_model_folder
 
             def write(folder):
                 model.save_pretrained(folder, safe_serialization=True)

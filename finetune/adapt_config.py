@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
-from comparisons.device import PRECISIONS
-from comparisons.models import LM_CHOICES
+from comparisons.ground.config import SEED_MAX, ConfigBase, Preset, setting
+from comparisons.ground.device import PRECISIONS
+from comparisons.ground.models import LM_CHOICES
 
 ADAPT_MODES = ("lora", "full")
 DEFAULT_ADAPT_LR = {"lora": 5e-4, "full": 5e-5}

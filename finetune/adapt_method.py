@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from comparisons.registry import Method
+from comparisons.ground.registry import Method
 
 
 def label(c: dict, resolved: dict) -> str:
@@ -74,8 +74,8 @@ def _texts(config, data) -> float:
 
 def memory(config, data, gpu_name):
     """Continued pretraining on packed blocks, then four perplexity passes."""
-    from comparisons.estimate import device_rate, finetune_estimate
-    from comparisons.estimate_run import device, lm_shape, mean_tokens
+    from comparisons.ground.estimate import device_rate, finetune_estimate
+    from comparisons.ground.estimate_run import device, lm_shape, mean_tokens
 
     shape = lm_shape(config.model)
     if shape is None:
@@ -91,8 +91,8 @@ def memory(config, data, gpu_name):
 
 
 def seconds(config, data, gpu_name):
-    from comparisons.estimate import Timeline, lora_params, rates_for
-    from comparisons.estimate_run import DISK_BYTES_PER_SECOND, lm_shape, mean_tokens
+    from comparisons.ground.estimate import Timeline, lora_params, rates_for
+    from comparisons.ground.estimate_run import DISK_BYTES_PER_SECOND, lm_shape, mean_tokens
 
     shape = lm_shape(config.model)
     if shape is None:
@@ -114,7 +114,7 @@ def seconds(config, data, gpu_name):
 
 def saved_bytes(config):
     """The whole language model in fp32 (a LoRA is merged before saving)."""
-    from comparisons.estimate_run import lm_shape, model_bytes
+    from comparisons.ground.estimate_run import lm_shape, model_bytes
 
     return model_bytes(lm_shape(config.model)) if config.mode in ("full", "lora") else None
 

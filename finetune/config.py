@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
-from comparisons.device import PRECISIONS
-from comparisons.models import LM_CHOICES
-from comparisons.templates import check_template
+from comparisons.ground.config import SEED_MAX, ConfigBase, Preset, setting
+from comparisons.ground.device import PRECISIONS
+from comparisons.ground.models import LM_CHOICES
+from comparisons.ground.templates import check_template
 
 MODES = ("lora", "full", "head")
 HEAD_INITS = ("label_words", "random")

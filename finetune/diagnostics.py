@@ -10,10 +10,10 @@ from pathlib import Path
 
 import torch
 
-from comparisons.errors import UserError
-from comparisons.hub import hub_available
-from comparisons.models import cache_root, folder_fingerprint
-from comparisons.settings import settings
+from comparisons.ground.errors import UserError
+from comparisons.ground.hub import hub_available
+from comparisons.ground.models import cache_root, folder_fingerprint
+from comparisons.ground.settings import settings
 
 BUNDLED_PASSAGES = Path(__file__).with_name("general_english.txt")
 
@@ -112,7 +112,7 @@ def memoised_perplexity(model_path: str, windows: torch.Tensor, dtype, device: s
     """The base model's perplexity depends only on its weights, the token windows, dtype and device
     kind, so it is kept on disk and the next run on the same model skips that pass (a 16k-token pass
     of a 135M model is over a minute on 2 CPU cores). Returns (perplexity, served_from_cache).
-    Only local model folders are memoised (comparisons.models.folder_fingerprint is part of the key)."""
+    Only local model folders are memoised (comparisons.ground.models.folder_fingerprint is part of the key)."""
     model_key = folder_fingerprint(model_path)
     if model_key is None:
         return compute(), False

@@ -12,7 +12,7 @@ import time
 import torch
 from transformers import TrainerCallback
 
-from comparisons.runs import RunRecord
+from comparisons.ground.runs import RunRecord
 
 PROGRESS_SECONDS = 1.0  # how often the page hears of the step between the Trainer's logs
 

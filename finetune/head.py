@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from comparisons.data import TweetData
-from comparisons.errors import UserError
-from comparisons.models import cache_root, folder_fingerprint, load_causal_lm, resolve_lm
-from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
-from comparisons.templates import render
+from comparisons.ground.data import TweetData
+from comparisons.ground.errors import UserError
+from comparisons.ground.models import cache_root, folder_fingerprint, load_causal_lm, resolve_lm
+from comparisons.ground.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.ground.templates import render
 
 from .config import FinetuneConfig
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 
-from comparisons.registry import Method
+from comparisons.ground.registry import Method
 
 
 def label(c: dict, resolved: dict) -> str:
@@ -15,7 +15,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.runs import inference_line
+    from comparisons.ground.runs import inference_line
 
     t, d, lines = record.timings, record.diagnostics, []
     if record.config.get("mode") == "head" and "features" in d:
@@ -107,9 +107,9 @@ def card(record) -> dict:
 
 
 def memory(config, data, gpu_name):
-    from comparisons.device import current_precision
-    from comparisons.estimate import finetune_estimate, scoring_estimate
-    from comparisons.estimate_run import device, lm_shape, mean_tokens
+    from comparisons.ground.device import current_precision
+    from comparisons.ground.estimate import finetune_estimate, scoring_estimate
+    from comparisons.ground.estimate_run import device, lm_shape, mean_tokens
 
     shape = lm_shape(config.model)
     if shape is None:
@@ -133,7 +133,7 @@ def memory(config, data, gpu_name):
 def features_cached(config, texts) -> bool:
     """Whether the frozen LM's features of these texts are on disk already (finetune.head caches them)."""
     try:
-        from comparisons.models import resolve_lm
+        from comparisons.ground.models import resolve_lm
 
         from .head import _cache_path
 
@@ -143,8 +143,8 @@ def features_cached(config, texts) -> bool:
 
 
 def seconds(config, data, gpu_name):
-    from comparisons.estimate import Timeline, lora_params, rates_for
-    from comparisons.estimate_run import DISK_BYTES_PER_SECOND, LINEAR_FIT_SECONDS, lm_shape, mean_tokens
+    from comparisons.ground.estimate import Timeline, lora_params, rates_for
+    from comparisons.ground.estimate_run import DISK_BYTES_PER_SECOND, LINEAR_FIT_SECONDS, lm_shape, mean_tokens
 
     shape = lm_shape(config.model)
     if shape is None:
@@ -175,8 +175,8 @@ def seconds(config, data, gpu_name):
 
 def saved_bytes(config):
     """Every parameter in fp32 for a full model; the adapter and head for LoRA; none for the frozen probe."""
-    from comparisons.estimate import lora_params
-    from comparisons.estimate_run import lm_shape, model_bytes
+    from comparisons.ground.estimate import lora_params
+    from comparisons.ground.estimate_run import lm_shape, model_bytes
 
     if config.mode not in ("full", "lora"):
         return None

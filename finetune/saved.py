@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from comparisons.errors import UserError
-from comparisons.models import device_name
+from comparisons.ground.errors import UserError
+from comparisons.ground.models import device_name
 
 
 def save_classifier(model, tokenizer, folder: Path, mode: str, input_template: str = "{text}",

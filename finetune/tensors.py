@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding
 
-from comparisons.templates import render
+from comparisons.ground.templates import render
 
 
 class TokenizedTweets(torch.utils.data.Dataset):

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
 
-from comparisons.data import TweetData
-from comparisons.device import (
+from comparisons.ground.data import TweetData
+from comparisons.ground.device import (
     Precision,
     apply_matmul_policy,
     current_precision,
@@ -27,10 +27,10 @@ from comparisons.device import (
     loader_workers,
     set_rank_device,
 )
-from comparisons.errors import UserError
-from comparisons.metrics import trainer_metrics
-from comparisons.models import ResolvedModel, count_parameters, load_causal_lm, load_classifier, resolve_lm
-from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.ground.errors import UserError
+from comparisons.ground.metrics import trainer_metrics
+from comparisons.ground.models import ResolvedModel, count_parameters, load_causal_lm, load_classifier, resolve_lm
+from comparisons.ground.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
 from .config import FinetuneConfig
 from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
@@ -115,7 +115,7 @@ def plan_steps(config: FinetuneConfig, n_train: int, world: int) -> tuple[int, i
 def one_gpu_per_process(args, world: int):
     """Several GPUs visible without torchrun: the Trainer would wrap the model in DataParallel, training
     n_gpu batches per step while the step count and tweets/s assume one. Keep one GPU, as
-    comparisons.device.pin_one_gpu arranges at start-up; this guards callers that skipped it."""
+    comparisons.ground.device.pin_one_gpu arranges at start-up; this guards callers that skipped it."""
     if world == 1 and args.n_gpu > 1:
         args._n_gpu = 1
     return args
@@ -309,7 +309,7 @@ def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threadi
         evaluate(config, data, model, sets, record)
         diagnose(config, data, model, record, live, emit)
         if config.save_model and store is not None:
-            from comparisons.disk import model_bytes, save_model_folder
+            from comparisons.ground.disk import model_bytes, save_model_folder
 
             from .saved import save_classifier
 

@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from comparisons.data import TweetData
-from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.ground.data import TweetData
+from comparisons.ground.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
 from .config import BaselineConfig, ngram_range
 

@@ -1,7 +1,7 @@
 """The TF-IDF + logistic-regression baseline as the registry sees it: scikit-learn on the CPU, seconds. Torch-free."""
 from __future__ import annotations
 
-from comparisons.registry import Method
+from comparisons.ground.registry import Method
 
 # TF-IDF + logistic regression on this CPU: 21 s on all 27,480 real tweets (memory: sparse word and char n-gram rows
 # plus the vocabularies); time fitted on 9.0 s at 1,000 train tweets and 18.6 s at 8,000.
@@ -16,7 +16,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.runs import inference_line
+    from comparisons.ground.runs import inference_line
 
     t, lines = record.timings, inference_line(record)
     if "fit_seconds" in t:
@@ -26,14 +26,14 @@ def result_lines(record) -> list[str]:
 
 
 def summary(record) -> dict:
-    from comparisons.runs import training_summary
+    from comparisons.ground.runs import training_summary
 
     return training_summary(record)
 
 
 def memory(config, data, gpu_name):
-    from comparisons.estimate import Estimate
-    from comparisons.estimate_run import device
+    from comparisons.ground.estimate import Estimate
+    from comparisons.ground.estimate_run import device
 
     gpu, room, held = device(None)  # scikit-learn: always on the CPU
     n = len(data.train)
@@ -43,7 +43,7 @@ def memory(config, data, gpu_name):
 
 
 def seconds(config, data, gpu_name):
-    from comparisons.estimate import Timeline, rates_for
+    from comparisons.ground.estimate import Timeline, rates_for
 
     return Timeline(rates_for(gpu_name)).add("fit", FIXED_SECONDS + SECONDS_PER_TRAIN_TWEET * len(data.train))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import SEED_MAX, ConfigBase, setting
-from comparisons.errors import UserError
-from comparisons.models import EMBEDDER_CHOICES
+from comparisons.ground.config import SEED_MAX, ConfigBase, setting
+from comparisons.ground.errors import UserError
+from comparisons.ground.models import EMBEDDER_CHOICES
 
 
 def ngram_range(text: str, what: str) -> tuple[int, int]:

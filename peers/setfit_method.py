@@ -2,7 +2,7 @@
 Torch-free."""
 from __future__ import annotations
 
-from comparisons.registry import Method
+from comparisons.ground.registry import Method
 
 # SetFit's fixed cost before its first step (sentence pairs drawn, sentence-transformers' trainer built): 168.5 s of
 # training at 60 steps and 315.9 s at 120 (batch 32, MiniLM, this CPU, 2026-12-02) fit 21 s + 2.46 s a step.
@@ -17,7 +17,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.runs import inference_line
+    from comparisons.ground.runs import inference_line
 
     t, lines = record.timings, inference_line(record)
     if "train_seconds" in t:
@@ -27,7 +27,7 @@ def result_lines(record) -> list[str]:
 
 
 def summary(record) -> dict:
-    from comparisons.runs import training_summary
+    from comparisons.ground.runs import training_summary
 
     return training_summary(record)
 
@@ -46,8 +46,8 @@ def card(record) -> dict:
 
 
 def memory(config, data, gpu_name):
-    from comparisons.estimate import device_rate, finetune_estimate
-    from comparisons.estimate_run import device, embedder_shape, mean_tokens
+    from comparisons.ground.estimate import device_rate, finetune_estimate
+    from comparisons.ground.estimate_run import device, embedder_shape, mean_tokens
 
     shape = embedder_shape(config.embedder)
     if shape is None:
@@ -66,8 +66,8 @@ def memory(config, data, gpu_name):
 
 
 def seconds(config, data, gpu_name):
-    from comparisons.estimate import Timeline, rates_for
-    from comparisons.estimate_run import LINEAR_FIT_SECONDS, mean_tokens
+    from comparisons.ground.estimate import Timeline, rates_for
+    from comparisons.ground.estimate_run import LINEAR_FIT_SECONDS, mean_tokens
     from rag.estimate import encoder_params
 
     params = encoder_params(config.embedder)
@@ -82,7 +82,7 @@ def seconds(config, data, gpu_name):
 
 
 def saved_bytes(config):
-    from comparisons.estimate_run import embedder_shape, model_bytes
+    from comparisons.ground.estimate_run import embedder_shape, model_bytes
 
     return model_bytes(embedder_shape(config.embedder))
 

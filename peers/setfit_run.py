@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from comparisons.data import TweetData
-from comparisons.errors import UserError
-from comparisons.models import resolve_embedder
-from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.ground.data import TweetData
+from comparisons.ground.errors import UserError
+from comparisons.ground.models import resolve_embedder
+from comparisons.ground.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
 from .config import SetfitConfig
 
@@ -131,7 +131,7 @@ def run(config: SetfitConfig, data: TweetData, *, on_event=None, stop: threading
         probs[:, head.classes_] = np.asarray(model.predict_proba(list(data.test.texts), as_numpy=True))
         finish_predictions(record, data.test.labels, probs, data.label_names, time.perf_counter() - t0)
         if store is not None and not events.stopped:
-            from comparisons.disk import model_bytes, save_model_folder
+            from comparisons.ground.disk import model_bytes, save_model_folder
 
             body = model.model_body
             save_model_folder(store, record, lambda folder: save(model, folder),
@@ -159,7 +159,7 @@ def load_saved(folder):
     import json
     from pathlib import Path
 
-    from comparisons.models import ResolvedModel, load_embedder
+    from comparisons.ground.models import ResolvedModel, load_embedder
 
     folder = Path(folder)
     head = json.loads((folder / "head.json").read_text())

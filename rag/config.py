@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from comparisons.config import SEED_MAX, ConfigBase, Preset, setting
-from comparisons.models import EMBEDDER_CHOICES, LM_CHOICES
+from comparisons.ground.config import SEED_MAX, ConfigBase, Preset, setting
+from comparisons.ground.models import EMBEDDER_CHOICES, LM_CHOICES
 from fewshot.config import CALIBRATIONS, TEMPLATES
 
 MODES = ("knn", "prompt", "linear")

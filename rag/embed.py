@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from comparisons.lru import LRU
-from comparisons.models import folder_fingerprint, load_embedder, resolve_embedder
-from comparisons.settings import settings
+from comparisons.ground.lru import LRU
+from comparisons.ground.models import folder_fingerprint, load_embedder, resolve_embedder
+from comparisons.ground.settings import settings
 
 # Named embedders that are not sentence-transformers models (tests register a deterministic one).
 _REGISTRY: dict[str, Callable[[], object]] = {}

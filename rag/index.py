@@ -7,7 +7,7 @@ import time
 import faiss
 import numpy as np
 
-from comparisons.config import one_of
+from comparisons.ground.config import one_of
 
 from .config import INDEX_KINDS as KINDS
 

@@ -2,7 +2,7 @@
 registry sees it. Torch-free."""
 from __future__ import annotations
 
-from comparisons.registry import Method
+from comparisons.ground.registry import Method
 
 
 def label(c: dict, resolved: dict) -> str:
@@ -12,7 +12,7 @@ def label(c: dict, resolved: dict) -> str:
 
 
 def result_lines(record) -> list[str]:
-    from comparisons.runs import inference_line
+    from comparisons.ground.runs import inference_line
 
     d, lines = record.diagnostics, inference_line(record)
     if d.get("accuracy_uncalibrated") is not None:
@@ -38,7 +38,7 @@ def handicaps(record) -> list[str]:
 
 
 def memory(config, data, gpu_name):
-    from comparisons.estimate_run import embedding_memory, prompt_memory
+    from comparisons.ground.estimate_run import embedding_memory, prompt_memory
 
     if config.mode == "prompt":
         return prompt_memory(config, data, gpu_name, config.k or 8, shared_prefix=False)
@@ -46,8 +46,8 @@ def memory(config, data, gpu_name):
 
 
 def seconds(config, data, gpu_name):
-    from comparisons.estimate import Timeline, rates_for
-    from comparisons.estimate_run import LINEAR_FIT_SECONDS
+    from comparisons.ground.estimate import Timeline, rates_for
+    from comparisons.ground.estimate_run import LINEAR_FIT_SECONDS
 
     from .estimate import embed_time, prompt_time
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from comparisons.errors import UserError
-from comparisons.models import cache_root, folder_fingerprint
+from comparisons.ground.errors import UserError
+from comparisons.ground.models import cache_root, folder_fingerprint
 
 from .config import ONNX_VARIANTS as VARIANTS
 
@@ -139,7 +139,7 @@ def load_onnx_encoder(resolved, variant: str) -> OnnxEncoder:
         raise UserError(
             "the onnx backends need the onnxruntime package (pip install onnxruntime), or use the torch backend."
         ) from None
-    from comparisons.models import load_embedder
+    from comparisons.ground.models import load_embedder
 
     key = (resolved.path, variant)
     with _LOCK:

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from comparisons.data import normalise_text
+from comparisons.ground.data import normalise_text
 
 from .embed import get_embedder
 from .index import build_index, search

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from comparisons.data import TweetData
-from comparisons.errors import UserError
-from comparisons.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
+from comparisons.ground.data import TweetData
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord, RunStore, finish_predictions, new_record, tracked
 
 from .classify import choose_k, fit_linear, knn_probs
 from .config import RagConfig

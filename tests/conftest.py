@@ -11,9 +11,23 @@ GPU_RUN = os.environ.get("TPR_TEST_GPU") == "1"
 if not GPU_RUN:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The suite runs on pytest-xdist, a worker a core (`-n auto`): each worker, and every app, CLI and Ray process its
+    # tests start, uses its share of the cores, so that parallel tests do not thrash one another.
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
 os.environ.setdefault("TPR_SECRET", "the-test-suite's-cookie-signing-key")  # no key file written into ./runs
 
 from tests.tiny import make_tiny  # noqa: E402
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the app, Ray and torchrun in tests; tests run in parallel, so none is fixed)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 SHARED_DATA = Path(os.environ.get("TPR_SHARED_DATA", ROOT.parent / "shared" / "data"))
 TWEETS = SHARED_DATA / "tweet_sentiment_extraction"

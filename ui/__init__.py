@@ -1,13 +1,13 @@
 """The face: Gradio Blocks only, one module per tab (as LLaMA-Factory's web UI), and the public API.
-Logic lives in comparisons.service and the method packages; nothing here imports torch, transformers,
+Logic lives in comparisons.serving.service and the method packages; nothing here imports torch, transformers,
 faiss, peft or sentence-transformers."""
 
 from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import service as svc
-from comparisons.device import on_zerogpu, space_has_oauth
+from comparisons.ground.device import on_zerogpu, space_has_oauth
+from comparisons.serving import service as svc
 
 from . import (
     api,
@@ -29,7 +29,7 @@ def method_tabs(data_fields: dict) -> dict:
     sections of the Peers tab, placed where the first of them comes. Returns {method: {field name: component}}."""
     import importlib
 
-    from comparisons import registry
+    from comparisons.ground import registry
 
     widgets, peers_placed = {}, False
     for method in registry.all_methods():
@@ -72,11 +72,11 @@ def build_demo() -> gr.Blocks:
 
 def launch(demo: gr.Blocks, **kwargs):
     """Serve the app as `python app.py` does: the upload cap, and the server-minted visitor cookie in front of it
-    (comparisons.identity.VisitorCookies: signed, HttpOnly). Old exports are swept at start."""
+    (comparisons.running.identity.VisitorCookies: signed, HttpOnly). Old exports are swept at start."""
     from starlette.middleware import Middleware
 
-    from comparisons.exports import sweep
-    from comparisons.identity import VisitorCookies
+    from comparisons.ground.exports import sweep
+    from comparisons.running.identity import VisitorCookies
 
     sweep()
     app_kwargs = {**kwargs.pop("app_kwargs", {}), "middleware": [Middleware(VisitorCookies)]}

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import report
-from comparisons import service as svc
+from comparisons.analysis import report
+from comparisons.serving import service as svc
 from finetune.adapt_config import AdaptConfig
 
 from .common import app_defaults, config_widgets, method_buttons, plot_rows, wire_method

@@ -16,10 +16,11 @@ import inspect
 
 import gradio as gr
 
-from comparisons import registry, report
-from comparisons import service as svc
-from comparisons.api import config_class
-from comparisons.config import kind_of, optional
+from comparisons.analysis import report
+from comparisons.ground import registry
+from comparisons.ground.config import kind_of, optional
+from comparisons.running.api import config_class
+from comparisons.serving import service as svc
 
 from . import workers
 from .common import HEAVY, LIGHT, app_defaults, attach_admission, heavy_turn, session_key, user_errors, visitor
@@ -50,7 +51,7 @@ def typed(fn):
 
 
 def _checked(name: str, value, parameter: inspect.Parameter):
-    from comparisons.config import shown_value
+    from comparisons.ground.config import shown_value
 
     hint = str(parameter.annotation)
     optional = "None" in hint or parameter.default is None
@@ -179,7 +180,7 @@ def admit_run_all(request, values: dict) -> int:
 def _study_spec(request, methods: str, axis: str, axis2: str, seeds, eval_size: str, metric: str,
                 settings: str) -> dict:
     """The study a visitor asks for, on their selection's data source (never a path they name)."""
-    from comparisons.study import StudySpec
+    from comparisons.running.study import StudySpec
 
     from .study_tab import parse_settings
 
@@ -201,8 +202,8 @@ def run_study(methods: str = "lora,fewshot:balanced,rag:knn,rag:linear", axis: s
     """A study on your selection's data source: methods (comma-separated) over an axis (field=v1,v2) and an
     optional second, × seeds, on one fixed eval split; `settings` as 'field=value, ...'; `resume` a study id to
     run its unfinished cells. Returns the study as the CLI's `study --json`."""
-    from comparisons import study_report
-    from comparisons.study import StudyStore
+    from comparisons.analysis import study_report
+    from comparisons.running.study import StudyStore
 
     who, last = visitor(request), None
     with heavy_turn(request):
@@ -231,7 +232,7 @@ def recommend(study: str = "", fingerprint: str = "", labels: int | None = None,
               at: int | None = None, request: gr.Request = None) -> dict:
     """The decision card for your study over train_size (or your runs on one eval split), as the CLI's recommend
     --json: per method the accuracy at your labels, labels for the target, ms per tweet, and the recommendation."""
-    from comparisons.decision import Inputs, for_store
+    from comparisons.analysis.decision import Inputs, for_store
 
     inputs = Inputs(labels=labels, target=target, max_ms=max_ms, hardware=hardware or "this machine",
                     max_train_seconds=max_train_seconds, at=at)

@@ -6,17 +6,17 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from comparisons import board as boards
-from comparisons import report
-from comparisons import service as svc
-from comparisons.errors import UserError
-from comparisons.exports import export_folder
+from comparisons.analysis import report
+from comparisons.ground.errors import UserError
+from comparisons.ground.exports import export_folder
+from comparisons.serving import board as boards
+from comparisons.serving import service as svc
 
 from .common import LIGHT, PRIVATE, Download, Table, selected_data, split_data, user_errors, visitor
 
 
 def data_field_values(selection: dict) -> dict:
-    """The Data tab's field values of a board's fixed selection (comparisons.api.Selection as a dict)."""
+    """The Data tab's field values of a board's fixed selection (comparisons.running.api.Selection as a dict)."""
     src = selection.get("source")
     source = svc.SOURCE_SAMPLE if src == "sample" else svc.SOURCE_HUB if src in (None, "", "auto") else \
         svc.SOURCE_UPLOAD

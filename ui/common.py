@@ -13,11 +13,11 @@ import time
 import gradio as gr
 import pandas as pd
 
-from comparisons import service as svc
-from comparisons.config import kind_of, label_of, optional
-from comparisons.device import gpu_present, on_zerogpu
-from comparisons.errors import UserError
-from comparisons.jobs import HEAVY_JOBS, wait_text
+from comparisons.ground.config import kind_of, label_of, optional
+from comparisons.ground.device import gpu_present, on_zerogpu
+from comparisons.ground.errors import UserError
+from comparisons.serving import service as svc
+from comparisons.serving.jobs import HEAVY_JOBS, wait_text
 
 HEAVY = dict(concurrency_id="heavy", concurrency_limit=1)  # one queue for training and scoring
 LIGHT = dict(concurrency_id="light", concurrency_limit=4)
@@ -32,7 +32,7 @@ def session_key(request: gr.Request | None) -> str:
 
 
 def visitor(request: gr.Request | None) -> svc.Visitor:
-    """Who sent the request (comparisons.service.Visitor): the logged-in Hugging Face user where the Space has
+    """Who sent the request (comparisons.serving.service.Visitor): the logged-in Hugging Face user where the Space has
     OAuth, else the browser's own cookie, else the page session."""
     cookies = {}
     try:
@@ -46,7 +46,7 @@ def visitor(request: gr.Request | None) -> svc.Visitor:
 
 def request_address(request: gr.Request | None) -> str:
     """The client's address (behind a Space's proxy, the first X-Forwarded-For entry): for rate limits only."""
-    from comparisons.identity import client_address
+    from comparisons.running.identity import client_address
 
     if request is None:
         return ""
@@ -158,7 +158,7 @@ def job_handler(kind: str, method: str, shown):
 
 @contextlib.contextmanager
 def heavy_turn(request):
-    """The heavy queue reached this visitor's job: counted as running until it ends (comparisons.jobs)."""
+    """The heavy queue reached this visitor's job: counted as running until it ends (comparisons.serving.jobs)."""
     HEAVY_JOBS.start(session_key(request))
     try:
         yield
@@ -181,7 +181,7 @@ def admit_values(kind: str, method: str, claim: bool):
 
 def announce_handler(kind: str, method: str):
     """What a Start button does first, outside the heavy queue: admit the job (the visitor's gate and share of the
-    queue, comparisons.jobs), with its estimate, and tell the visitor how many heavy jobs are ahead and how long
+    queue, comparisons.serving.jobs), with its estimate, and tell the visitor how many heavy jobs are ahead and how long
     they should take. A job that may not run is refused here, with its reason, before it is queued."""
     admit = admit_values(kind, method, claim=False)
 
@@ -382,7 +382,7 @@ def plot_rows(df: pd.DataFrame, min_x: int = 1):
 
 def figure_update(record):
     """A run's confusion matrix, shown once there is one (its plot starts hidden)."""
-    from comparisons import report
+    from comparisons.analysis import report
 
     if record is None or not record.metrics:
         return gr.skip()

@@ -6,9 +6,9 @@ import time
 
 import gradio as gr
 
-from comparisons import report
-from comparisons import service as svc
-from comparisons.exports import export_folder
+from comparisons.analysis import report
+from comparisons.ground.exports import export_folder
+from comparisons.serving import service as svc
 
 from . import decision_panel, workers
 from .common import (
@@ -102,7 +102,7 @@ def build(data_fields: dict):
 
     @user_errors
     def do_paired(a, b, request: gr.Request = None):
-        from comparisons.stats import paired_records
+        from comparisons.ground.stats import paired_records
 
         if not a or not b or a == b:
             raise svc.UserError("choose two different runs.")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import report
-from comparisons import service as svc
-from comparisons.errors import UserError
+from comparisons.analysis import report
+from comparisons.ground.errors import UserError
+from comparisons.serving import service as svc
 
 from . import workers
 from .common import (
@@ -142,7 +142,7 @@ def build() -> dict:
     def dropper(kind: str):
         @user_errors
         def drop(report, keep, current, request: gr.Request = None, **data_fields):
-            from comparisons.quality import rows_to_drop
+            from comparisons.analysis.quality import rows_to_drop
 
             if not report:
                 raise UserError("run the quality report first.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons.decision import HARDWARE
+from comparisons.analysis.decision import HARDWARE
 
 from .common import LIGHT, PRIVATE, Download, user_errors, visitor
 
@@ -38,8 +38,8 @@ def build(source, source_kind: str, elem_prefix: str) -> None:
 
     @user_errors
     def recommend(source_value, labels_v, target_v, max_ms_v, hardware_v, max_train_v, request: gr.Request = None):
-        from comparisons.decision import Inputs, for_store, markdown
-        from comparisons.exports import export_folder
+        from comparisons.analysis.decision import Inputs, for_store, markdown
+        from comparisons.ground.exports import export_folder
 
         inputs = Inputs(labels=_number(labels_v, int), target=_number(target_v), max_ms=_number(max_ms_v),
                         hardware=hardware_v or "this machine", max_train_seconds=_number(max_train_v))

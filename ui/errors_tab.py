@@ -6,10 +6,10 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from comparisons import service as svc
-from comparisons.disagreement import FILTERS
-from comparisons.errors import UserError
-from comparisons.exports import export_folder
+from comparisons.analysis.disagreement import FILTERS
+from comparisons.ground.errors import UserError
+from comparisons.ground.exports import export_folder
+from comparisons.serving import service as svc
 
 from . import workers
 from .common import LIGHT, PRIVATE, Download, Table, selected_data, user_errors, visitor
@@ -95,8 +95,8 @@ def build(data_fields: dict) -> None:
 
     @user_errors
     def do_suspects(n, request: gr.Request = None, **values):
-        from comparisons import report
-        from comparisons.quality import eval_suspects
+        from comparisons.analysis import report
+        from comparisons.analysis.quality import eval_suspects
 
         data = selected_data(values, request)
         records, _ = report.comparable(visitor(request).store().list(), data.fingerprint)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
-from comparisons import report
-from comparisons import service as svc
+from comparisons.analysis import report
+from comparisons.serving import service as svc
 from fewshot.config import MOST_ACCURATE, SWEEP_SHOTS, FewshotConfig
 
 from .common import (

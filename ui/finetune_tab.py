@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import report
-from comparisons import service as svc
+from comparisons.analysis import report
+from comparisons.serving import service as svc
 from finetune.config import PRESETS, FinetuneConfig
 
 from .common import Download, app_defaults, config_widgets, figure_update, method_buttons, plot_rows, wire_method

@@ -92,7 +92,7 @@ def build():
         text = gr.Markdown(guide_markdown(), elem_id="guide-text")
 
     def fill(request: gr.Request = None):
-        from comparisons import report
+        from comparisons.analysis import report
 
         from .common import visitor
 

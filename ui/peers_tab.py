@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import registry
+from comparisons.ground import registry
 
 from .common import app_defaults, config_widgets, figure_update, method_buttons, wire_method
 

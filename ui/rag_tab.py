@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import service as svc
+from comparisons.serving import service as svc
 from rag.config import RagConfig
 
 from . import workers

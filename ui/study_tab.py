@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from comparisons import service as svc
-from comparisons.device import gpu_present
-from comparisons.errors import UserError
-from comparisons.exports import export_folder
-from comparisons.study import METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text, method_choices
+from comparisons.ground.device import gpu_present
+from comparisons.ground.errors import UserError
+from comparisons.ground.exports import export_folder
+from comparisons.running.study import METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text, method_choices
+from comparisons.serving import service as svc
 
 from . import decision_panel, workers
 from .common import (
@@ -139,7 +139,7 @@ def build(data_fields: dict) -> dict:
         return gr.update(choices=choices, value=selected if selected else (choices[0][1] if choices else None))
 
     def shown_study(study_id: str | None, request: gr.Request = None) -> dict:
-        from comparisons import study_report
+        from comparisons.analysis import study_report
 
         if not study_id:
             return {}
@@ -148,7 +148,7 @@ def build(data_fields: dict) -> dict:
         spec = StudySpec.from_dict(v["study"].spec)
         shown = gr.update(value=v["figure"], visible=True) if v["figure"] is not None else gr.skip()
         return {chart: shown, found: "\n".join(f"- {x}" for x in v["findings"]),
-                table: study_report.display_table(v["table"], spec)}
+                table: study_report.display_table(v["table"], spec, v["study"].where)}
 
     def stream(spec: dict | None, resume_id: str | None, request, progress):
         who = visitor(request)
@@ -208,7 +208,7 @@ def build(data_fields: dict) -> dict:
 
     @user_errors
     def do_export(study_id: str | None, request: gr.Request = None):
-        from comparisons import study_report
+        from comparisons.analysis import study_report
 
         if not study_id:
             raise UserError("choose a study first.")

@@ -1,6 +1,6 @@
 """The work that needs a device, as module-level functions of plain, picklable arguments that yield or return
 plain, picklable values (RunUpdate, DataFrames, dicts). On a ZeroGPU Space each runs inside `spaces.GPU` in a
-forked child, for a duration estimated from the job (comparisons.estimate); elsewhere they are plain calls.
+forked child, for a duration estimated from the job (comparisons.ground.estimate); elsewhere they are plain calls.
 The tabs turn what these return into component updates, in the main process."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import functools
 import inspect
 
-from comparisons import service as svc
-from comparisons.device import on_zerogpu
+from comparisons.ground.device import on_zerogpu
+from comparisons.serving import service as svc
 
 try:  # the `spaces` package exists on Hugging Face Spaces; it is inert off a ZeroGPU Space
     import spaces  # type: ignore
@@ -42,8 +42,9 @@ def gpu(duration):
 def in_worker(fn):
     """`fn` as a ZeroGPU worker must run it: the worker is forked from the app's process, whose OpenMP threads do not
     survive the fork (the first parallel CPU operation there would wait forever), so CPU work there uses one thread
-    (comparisons.device.forked_worker_threads). Keeps a generator function a generator function, as spaces needs."""
-    from comparisons.device import forked_worker_threads
+    (comparisons.ground.device.forked_worker_threads). Keeps a generator function a generator function, as spaces
+    needs."""
+    from comparisons.ground.device import forked_worker_threads
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
@@ -134,7 +135,7 @@ def run_job(kind: str, method: str, settings: dict, data_fields: dict, visitor: 
 
 
 def study_seconds(spec: dict | None, resume: str | None, visitor: svc.Visitor | None = None) -> float | None:
-    from comparisons.study import StudySpec, estimate_seconds
+    from comparisons.running.study import StudySpec, estimate_seconds
 
     spec_obj, full, cells, done = svc.plan_study(StudySpec.from_dict(spec) if spec else None, resume,
                                                  visitor.store() if visitor else None)
@@ -159,7 +160,7 @@ def _study_duration(spec, resume, visitor) -> int:
 @gpu(duration=_study_duration)
 def run_study(spec: dict | None, resume: str | None, visitor: svc.Visitor):
     """Stream a study (or resume one) as StudyUpdates; the visitor's Stop ends it after the cell in flight."""
-    from comparisons.study import StudySpec
+    from comparisons.running.study import StudySpec
 
     yield from svc.stream_study(StudySpec.from_dict(spec) if spec else None, svc.session(visitor.session).stop,
                                 store=visitor.store(), resume=resume)
@@ -179,7 +180,7 @@ def neighbours(text: str, embedder: str, data_fields: dict, visitor: svc.Visitor
 
 @gpu(duration=120)
 def quality_report(data_fields) -> dict:
-    from comparisons.quality import quality_report as report
+    from comparisons.analysis.quality import quality_report as report
 
     return report(_data(data_fields))
 
@@ -198,7 +199,7 @@ def preload_models() -> None:
     """On a ZeroGPU Space, load the default LM and embedder once in the main process, as the ZeroGPU
     documentation recommends (models placed on 'cuda' at start-up are shared with every call), instead of
     reloading them inside each call from the visitor's quota."""
-    from comparisons.models import load_causal_lm, resolve_lm
+    from comparisons.ground.models import load_causal_lm, resolve_lm
     from rag.embed import get_embedder
 
     load_causal_lm(resolve_lm("auto"))

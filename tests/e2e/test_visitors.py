@@ -7,7 +7,7 @@ import tempfile
 import pytest
 
 from bench.serve import serve_app
-from comparisons.settings import settings
+from comparisons.ground.settings import settings
 
 pytestmark = pytest.mark.e2e
 DATA = {"source": "sample", "train_size": "60", "eval_size": "24", "seed": 7}

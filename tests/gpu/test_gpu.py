@@ -4,7 +4,7 @@ Tiny models: correctness, not speed."""
 import pytest
 import torch
 
-from comparisons.data import load_data, subset
+from comparisons.ground.data import load_data, subset
 
 pytestmark = pytest.mark.gpu
 
@@ -16,7 +16,7 @@ def _needs_cuda():
 
 
 def test_precision_policy_matches_the_device():
-    from comparisons.device import current_precision, detect
+    from comparisons.ground.device import current_precision, detect
 
     caps, p = detect(), current_precision()
     assert caps.cuda and p.device == "cuda"
@@ -57,7 +57,7 @@ def test_fewshot_and_rag_on_cuda(tiny_gpt2):
 def test_fewshot_labels_agree_between_fp32_and_the_policys_precision(tiny_llama):
     from transformers import AutoModelForCausalLM
 
-    from comparisons.device import current_precision
+    from comparisons.ground.device import current_precision
     from fewshot.config import FewshotConfig
     from fewshot.run import FewshotClassifier
 

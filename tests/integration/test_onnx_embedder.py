@@ -20,7 +20,7 @@ def onnx_cache(tmp_path, monkeypatch):
 
 
 def test_onnx_matches_torch_and_int8_stays_close(onnx_cache):
-    from comparisons.models import load_embedder, resolve_embedder
+    from comparisons.ground.models import load_embedder, resolve_embedder
     from rag.onnx_backend import load_onnx_encoder
 
     resolved = resolve_embedder("auto")
@@ -38,7 +38,7 @@ def test_onnx_matches_torch_and_int8_stays_close(onnx_cache):
 
 
 def test_export_is_cached_on_disk(onnx_cache, monkeypatch):
-    from comparisons.models import resolve_embedder
+    from comparisons.ground.models import resolve_embedder
     from rag import onnx_backend
 
     resolved = resolve_embedder("auto")
@@ -47,7 +47,7 @@ def test_export_is_cached_on_disk(onnx_cache, monkeypatch):
     stamp = path.stat().st_mtime_ns
     monkeypatch.setattr(onnx_backend, "_SESSIONS", {})  # a new process: the session is rebuilt, the file reused
     monkeypatch.setattr(onnx_backend, "_export", lambda *a, **k: pytest.fail("exported twice"))
-    monkeypatch.setattr("comparisons.models.load_embedder", lambda *a, **k: pytest.fail("torch model loaded"))
+    monkeypatch.setattr("comparisons.ground.models.load_embedder", lambda *a, **k: pytest.fail("torch model loaded"))
     again = onnx_backend.load_onnx_encoder(resolved, "onnx")
     assert path.stat().st_mtime_ns == stamp
     assert np.allclose(again.encode(TEXTS), first, atol=1e-6)  # the tokenizer alone serves a cached export
@@ -55,8 +55,8 @@ def test_export_is_cached_on_disk(onnx_cache, monkeypatch):
 
 def test_rag_run_with_onnx_backend(onnx_cache):
     """Through the public path: the RAG run on the bundled sample with backend onnx."""
-    from comparisons.api import Selection
-    from comparisons.service import load_selection
+    from comparisons.running.api import Selection
+    from comparisons.serving.service import load_selection
     from rag.run import RagConfig, run
 
     data = load_selection(Selection(source="sample", seed=0))

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from comparisons.data import load_data, subset
+from comparisons.ground.data import load_data, subset
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ def test_cli_data_reports_real_counts_and_leakage(real_tweets):
 
 
 def test_bundled_model_and_embedder_load_offline():
-    from comparisons.models import load_causal_lm, resolve_embedder, resolve_lm
+    from comparisons.ground.models import load_causal_lm, resolve_embedder, resolve_lm
     from rag.embed import get_embedder
 
     lm = resolve_lm("auto")
@@ -41,15 +41,15 @@ def test_bundled_model_and_embedder_load_offline():
 
 
 def test_explicit_hub_model_offline_is_an_error_not_a_swap():
-    from comparisons.errors import UserError
-    from comparisons.models import resolve_lm
+    from comparisons.ground.errors import UserError
+    from comparisons.ground.models import resolve_lm
 
     with pytest.raises(UserError, match="cannot load the model 'gpt2' from the Hub"):
         resolve_lm("gpt2")
 
 
 def test_short_lora_run_beats_majority_rate(real_tweets, tmp_path):
-    from comparisons.runs import RunStore
+    from comparisons.ground.runs import RunStore
     from finetune import FinetuneConfig
     from finetune.train import run
 
@@ -97,7 +97,7 @@ def test_embedding_cache_is_keyed_by_the_model_files(tmp_path):
     import os
     import shutil
 
-    from comparisons.models import resolve_embedder
+    from comparisons.ground.models import resolve_embedder
     from rag.embed import Embedder
 
     folder = tmp_path / "minilm"
@@ -118,9 +118,9 @@ def test_a_real_study_learns_with_data_on_one_eval_split(real_tweets, tmp_path):
     """TF-IDF and RAG's linear probe at 32 and 512 real tweets, 2 seeds: both gain from data, the cells share
     the eval split a single run with the same seed and eval size uses (so Compare can set them side by side),
     and every interval holds its mean."""
-    from comparisons import study_report
-    from comparisons.runs import RunStore
-    from comparisons.study import StudySpec, StudyStore, run_study
+    from comparisons.analysis import study_report
+    from comparisons.ground.runs import RunStore
+    from comparisons.running.study import StudySpec, StudyStore, run_study
 
     spec = StudySpec(methods=["baseline", "rag:linear"], axis="train_size=32,512", seeds=2, eval_size=300,
                      data=str(real_tweets))
@@ -138,8 +138,8 @@ def test_a_real_study_learns_with_data_on_one_eval_split(real_tweets, tmp_path):
 
 def test_short_tapt_on_real_tweets_lowers_held_out_tweet_perplexity(real_tweets, tmp_path):
     """TAPT with the bundled SmolLM2: 120 real train tweets, one epoch of LoRA; the eval tweets' perplexity falls."""
-    from comparisons.api import make_config, run_method
-    from comparisons.runs import RunStore
+    from comparisons.ground.runs import RunStore
+    from comparisons.running.api import make_config, run_method
 
     data = subset(load_data(str(real_tweets)), 120, 100, seed=42)
     config = make_config("adapt", {"mode": "lora", "max_texts": 120, "epochs": 1, "block_size": 64, "batch_size": 8,

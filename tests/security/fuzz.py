@@ -139,8 +139,8 @@ class Fuzzer:
 
 def server_folders(runs_dir) -> list[str]:
     """What no answer may show: the runs folder, the caches, Gradio's uploads, the project, the libraries."""
-    from comparisons.settings import PROJECT_ROOT
-    from comparisons.settings import settings as app_settings
+    from comparisons.ground.settings import PROJECT_ROOT
+    from comparisons.ground.settings import settings as app_settings
 
     return [str(runs_dir), str(app_settings().cache_dir), tempfile.gettempdir() + "/gradio", str(PROJECT_ROOT),
             "site-packages"]

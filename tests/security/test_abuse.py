@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from bench.serve import serve_app
-from comparisons.runs import RunRecord, RunStore
-from comparisons.service import Visitor
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.serving.service import Visitor
 from tests.security.live import crashes, ui_event
 
 pytestmark = pytest.mark.e2e
@@ -194,7 +194,7 @@ def test_8_board_titles_are_text_and_run_ids_are_the_hosts(app):
     assert all("run_id" not in e for e in guest.predict(board["code"], api_name="/board")["entries"])
     entries = host.predict(board["code"], api_name="/board")["entries"]
     assert entries and all(e["run_id"] for e in entries)
-    from comparisons.board import Board, summary
+    from comparisons.serving.board import Board, summary
 
     shown = summary(Board(code=board["code"], host="h", title=title), [])
     assert "![" not in shown and "](" not in shown and "https://" not in shown
@@ -218,7 +218,7 @@ def test_9_identities_are_minted_signed_and_rate_limited_by_the_server(app):
 
 
 def test_temporary_exports_go_after_an_hour(tmp_path, monkeypatch):
-    from comparisons import exports
+    from comparisons.ground import exports
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     old, new = exports.export_folder("model"), exports.export_folder("board")

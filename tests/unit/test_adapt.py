@@ -3,11 +3,11 @@ import threading
 
 import pytest
 
-from comparisons.api import make_config, run_method
 from comparisons.cli import main
-from comparisons.data import Split, TweetData
-from comparisons.errors import UserError
-from comparisons.runs import RunStore
+from comparisons.ground.data import Split, TweetData
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunStore
+from comparisons.running.api import make_config, run_method
 
 PATTERN = ("good day happy love", "bad day sad hate", "ok day work home")
 
@@ -86,7 +86,7 @@ def test_a_bad_corpus_exits_2_with_a_message(tmp_path, capsys, tiny_gpt2, conten
 
 
 def test_the_guide_shows_the_visitors_own_figures(tmp_path, tiny_gpt2, monkeypatch):
-    from comparisons.report import guide_figures
+    from comparisons.analysis.report import guide_figures
     from ui.guide_tab import guide_markdown
 
     monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path))

@@ -12,15 +12,15 @@ import threading
 import numpy as np
 import pytest
 
-from comparisons import service as svc
-from comparisons.api import config_class
 from comparisons.cli import build_parser, method_fields
-from comparisons.config import PLACES
-from comparisons.data import load_data, subset
-from comparisons.lru import LRU
-from comparisons.registry import names as _names
-from comparisons.runs import RunRecord, RunStore
-from comparisons.settings import VARIABLES, settings
+from comparisons.ground.config import PLACES
+from comparisons.ground.data import load_data, subset
+from comparisons.ground.lru import LRU
+from comparisons.ground.registry import names as _names
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.ground.settings import VARIABLES, settings
+from comparisons.running.api import config_class
+from comparisons.serving import service as svc
 from rag.embed import register_embedder
 from tests.conftest import ROOT
 from tests.stand_in import HashEmbedder
@@ -39,7 +39,7 @@ def _fresh(code: str) -> str:
 
 def test_configs_cli_and_face_import_no_model_library():
     code = ("import sys, finetune, fewshot, rag, finetune.config, fewshot.config, rag.config, comparisons.cli, "
-            "comparisons.service, ui, app; "
+            "comparisons.serving.service, ui, app; "
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     assert _fresh(code) == "[]"
 
@@ -165,7 +165,7 @@ def test_lru_holds_at_most_its_bound_and_expires_idle_entries():
 
 
 def test_process_caches_are_bounded_and_sessions_expire(monkeypatch):
-    from comparisons import models
+    from comparisons.ground import models
 
     assert svc._SESSIONS.maxsize and svc._SESSIONS.ttl and svc._DATA_CACHE.maxsize and svc._CLASSIFIERS.maxsize
     assert models._LM_CACHE.maxsize
@@ -178,7 +178,7 @@ def test_process_caches_are_bounded_and_sessions_expire(monkeypatch):
 
 @pytest.mark.parametrize("name", sorted(VARIABLES))
 def test_every_environment_setting_is_read_in_one_place_and_listed_in_the_readme(name, monkeypatch, tmp_path):
-    from comparisons.settings import ATTRIBUTES
+    from comparisons.ground.settings import ATTRIBUTES
 
     readme = (ROOT / "README.md").read_text()
     assert f"`{name}`" in readme
@@ -196,7 +196,7 @@ def test_every_environment_setting_is_read_in_one_place_and_listed_in_the_readme
 
 
 def test_environment_settings_reach_the_service_and_the_methods(monkeypatch, tmp_path):
-    from comparisons.models import cache_root
+    from comparisons.ground.models import cache_root
     from finetune.diagnostics import general_text
     from rag.embed import Embedder
 
@@ -234,7 +234,7 @@ def test_cli_reads_and_writes_runs_where_tpr_runs_dir_says(tmp_path, tiny_gpt2):
 def test_metrics_come_from_the_evaluate_module_and_match_scikit_learn():
     from sklearn.metrics import accuracy_score, f1_score
 
-    from comparisons.metrics import MODULE, classification_metrics, load_metric
+    from comparisons.ground.metrics import MODULE, classification_metrics, load_metric
 
     rng = np.random.RandomState(0)
     y, p = rng.randint(0, 3, 200), rng.randint(0, 3, 200)
@@ -252,6 +252,6 @@ def test_sweep_goes_through_the_service_and_reports_each_k(tmp_path, tiny_gpt2):
                                     store=RunStore(tmp_path)))
     last = updates[-1]
     assert last.finished and [r.config["shots"] for r in last.records] == [0, 1, 2]
-    from comparisons.report import sweep_points
+    from comparisons.analysis.report import sweep_points
 
     assert list(sweep_points(last.records)["shots"]) == [0, 1, 2]

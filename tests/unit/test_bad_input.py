@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from comparisons.cli import main
-from comparisons.runs import RunRecord, RunStore
+from comparisons.ground.runs import RunRecord, RunStore
 
 GOOD = pd.DataFrame({"text": ["i love it", "i hate it", "it is a table"] * 10,
                      "label": ["positive", "negative", "neutral"] * 10})
@@ -145,7 +145,7 @@ def test_awkward_but_valid_files_load(tmp_path, capsys, content):
 
 
 def test_long_text_is_truncated_not_fatal_in_prompts_and_training(tiny_gpt2):
-    from comparisons.data import Split, TweetData
+    from comparisons.ground.data import Split, TweetData
     from fewshot import FewshotConfig
     from fewshot.run import run as fewshot_run
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from comparisons.data import (
+from comparisons.ground.data import (
     SAMPLE_PATH,
     drop_leaked,
     leakage_report,
@@ -12,7 +12,7 @@ from comparisons.data import (
     subset,
     summary,
 )
-from comparisons.errors import UserError
+from comparisons.ground.errors import UserError
 
 ROWS = [("i love it", "positive"), ("i hate it", "negative"), ("it is a table", "neutral")] * 10
 

@@ -4,7 +4,7 @@ fixes that follow from it."""
 import pytest
 import torch
 
-from comparisons.device import Capabilities, pin_one_gpu, precision_policy
+from comparisons.ground.device import Capabilities, pin_one_gpu, precision_policy
 
 CPU = Capabilities(cuda=False)
 T4 = Capabilities(cuda=True, capability=(7, 5), name="Tesla T4", bf16_native=False)
@@ -95,7 +95,7 @@ def test_half_precision_scores_use_an_fp32_head(tiny_llama):
 
 
 def test_probe_and_head_init_load_the_lm_in_the_classifiers_dtype(tiny_gpt2):
-    from comparisons.models import load_causal_lm, resolve_lm
+    from comparisons.ground.models import load_causal_lm, resolve_lm
 
     resolved = resolve_lm(tiny_gpt2)
     fp32, _ = load_causal_lm(resolved, dtype=torch.float32)
@@ -136,8 +136,8 @@ def test_onnx_export_works_from_a_model_that_is_not_on_the_cpu_in_fp32(tmp_path)
 
 
 def test_run_records_say_which_hardware_and_precision(tmp_path):
-    from comparisons.data import load_data, subset
-    from comparisons.runs import RunStore
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.runs import RunStore
     from rag.config import RagConfig
     from rag.embed import register_embedder
     from rag.run import run
@@ -149,7 +149,7 @@ def test_run_records_say_which_hardware_and_precision(tmp_path):
     hw = record.hardware
     assert hw["device"] == "cpu" and hw["precision"] == "fp32" and hw["torch"] == torch.__version__
     assert "peak_rss_mb" in record.diagnostics["memory"]
-    from comparisons.report import row
+    from comparisons.analysis.report import row
 
     r = row(record)
     assert r["hardware"] == "cpu" and r["precision"] == "fp32" and r["peak_gpu_mb"] is None
@@ -157,16 +157,16 @@ def test_run_records_say_which_hardware_and_precision(tmp_path):
 
 def test_a_record_says_the_precision_its_method_ran_in(monkeypatch, tmp_path):
     """On an Ampere GPU the policy is bf16, but an embedder and scikit-learn run in fp32: their records say so."""
-    import comparisons.device
-    from comparisons.api import make_config, run_method
-    from comparisons.data import load_data, subset
-    from comparisons.runs import RunStore, new_record
+    import comparisons.ground.device
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.runs import RunStore, new_record
+    from comparisons.running.api import make_config, run_method
     from rag.embed import register_embedder
     from tests.stand_in import HashEmbedder
 
     register_embedder("test-hash", HashEmbedder)
-    monkeypatch.setattr(comparisons.device, "detect", lambda: Capabilities(cuda=True, capability=(9, 0), name="H200",
-                                                                             bf16_native=True, memory_bytes=2**37))
+    h200 = Capabilities(cuda=True, capability=(9, 0), name="H200", bf16_native=True, memory_bytes=2**37)
+    monkeypatch.setattr(comparisons.ground.device, "detect", lambda: h200)
     data = subset(load_data("sample", seed=0), 30, 10, seed=0)
     assert new_record("fewshot", make_config("fewshot", {}), data).hardware["precision"] == "bf16"  # the policy's
     store = RunStore(tmp_path)

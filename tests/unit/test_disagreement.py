@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from comparisons.data import Split, TweetData
-from comparisons.disagreement import browser
-from comparisons.errors import UserError
-from comparisons.runs import RunRecord
+from comparisons.analysis.disagreement import browser
+from comparisons.ground.data import Split, TweetData
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord
 
 TEXTS = ("i love it", "i hate it", "it is tuesday", "great day", "awful day", "so so", "love love", "meh")
 GOLD = (2, 0, 1, 2, 0, 1, 2, 1)

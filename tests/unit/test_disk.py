@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from comparisons.api import make_config, run_method
-from comparisons.disk import GB, folder_bytes
-from comparisons.errors import UserError
-from comparisons.runs import RunStore
+from comparisons.ground.disk import GB, folder_bytes
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunStore
+from comparisons.running.api import make_config, run_method
 from tests.unit.test_finetune import toy
 
 FULL = dict(mode="full", epochs=1, batch_size=8, learning_rate=5e-3, curve_size=0, forgetting_tokens=0,
@@ -50,10 +50,10 @@ def test_oldest_models_are_evicted_first_and_every_record_stays(tiny_gpt2, tmp_p
 
 
 def test_the_owner_cap_evicts_only_that_owners_models(tiny_gpt2, tmp_path, monkeypatch):
-    import comparisons.gate
+    import comparisons.running.gate
 
     # Visitors may not name a server folder as their model (test_owners checks that); the tiny model is one.
-    monkeypatch.setattr(comparisons.gate, "check_visitor_models", lambda config, store: None)
+    monkeypatch.setattr(comparisons.running.gate, "check_visitor_models", lambda config, store: None)
     size = _model_size(tiny_gpt2, tmp_path)
     monkeypatch.setenv("TPR_RUNS_MAX_GB", "0")
     monkeypatch.setenv("TPR_OWNER_MAX_GB", str(3 * size / GB))
@@ -70,9 +70,9 @@ def test_the_owner_cap_evicts_only_that_owners_models(tiny_gpt2, tmp_path, monke
 
 def test_the_folder_cap_never_evicts_another_visitors_model(tiny_gpt2, tmp_path, monkeypatch):
     """One person with many identities cannot take everyone else's models: a full folder refuses new ones."""
-    import comparisons.gate
+    import comparisons.running.gate
 
-    monkeypatch.setattr(comparisons.gate, "check_visitor_models", lambda config, store: None)
+    monkeypatch.setattr(comparisons.running.gate, "check_visitor_models", lambda config, store: None)
     size = _model_size(tiny_gpt2, tmp_path)
     monkeypatch.setenv("TPR_OWNER_MAX_GB", "0")
     root = RunStore(tmp_path / "runs")
@@ -140,8 +140,8 @@ def test_every_saved_model_has_a_card_huggingface_hub_reads_back(tiny_gpt2, tmp_
 
 
 def test_card_names_the_hub_id_of_a_bundled_model():
-    from comparisons.modelcard import card_for
-    from comparisons.runs import RunRecord
+    from comparisons.ground.modelcard import card_for
+    from comparisons.ground.runs import RunRecord
 
     record = RunRecord(method="finetune", config={"mode": "lora", "lr": 1e-4}, data={
         "source": "mteb/tweet_sentiment_extraction", "fingerprint": "abc", "n_train": 10, "n_eval": 4},

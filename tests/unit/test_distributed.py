@@ -5,13 +5,13 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 
 
 def test_torchrun_two_cpu_processes_write_one_record(tiny_gpt2, tmp_path):
     runs = tmp_path / "runs"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TPR_EMBED_CACHE": str(tmp_path / "c")}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            "-m", "comparisons", "run", "--method", "finetune", "--model", tiny_gpt2, "--data", "sample",
            "--train-size", "64", "--eval-size", "16", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
            "--forgetting-tokens", "0", "--runs-dir", str(runs), "--json"]
@@ -44,11 +44,11 @@ def _torchrun(args, tmp_path, port):
 def test_under_torchrun_a_method_without_ddp_runs_once_and_adaptation_counts_every_rank(tiny_gpt2, tmp_path):
     """TF-IDF has no data parallelism: rank 0 runs it, once (it ran whole on every rank, each writing a record).
     Adaptation trains with the Trainer's DDP: its steps count every rank's blocks."""
-    printed, records = _torchrun(["--method", "baseline"], tmp_path / "a", 29541)
+    printed, records = _torchrun(["--method", "baseline"], tmp_path / "a", free_port())
     assert len(printed) == 1 and len(records) == 1 and records[0]["status"] == "completed"
     printed, records = _torchrun(["--method", "adapt", "--model", tiny_gpt2, "--mode", "full", "--block-size", "16",
                                   "--batch-size", "4", "--perplexity-tokens", "64", "--no-save-model"],
-                                 tmp_path / "b", 29542)
+                                 tmp_path / "b", free_port())
     assert len(printed) == 1 and len(records) == 1
     blocks = records[0]["diagnostics"]["adaptation"]["blocks"]
     assert records[0]["diagnostics"]["distributed"]["world_size"] == 2

@@ -4,12 +4,12 @@ a run that cannot fit refused with advice (nothing recorded), and the estimate k
 import pytest
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from comparisons import estimate_run
-from comparisons.api import make_config, run_method
-from comparisons.data import load_data, subset
-from comparisons.errors import UserError
-from comparisons.estimate import Shape, finetune_estimate
-from comparisons.runs import RunStore
+from comparisons.ground import estimate_run
+from comparisons.ground.data import load_data, subset
+from comparisons.ground.errors import UserError
+from comparisons.ground.estimate import Shape, finetune_estimate
+from comparisons.ground.runs import RunStore
+from comparisons.running.api import make_config, run_method
 
 
 @pytest.mark.parametrize("which", ["tiny_gpt2", "tiny_llama"])
@@ -54,7 +54,7 @@ def test_the_record_keeps_the_estimate_beside_the_measured_peak(tiny_gpt2, tmp_p
     est = RunStore(tmp_path).load(record.run_id).diagnostics["estimate"]
     assert est["memory_mb"] > 0 and est["measured_peak_mb"] == record.peak_memory_mb and est["fits"]
     assert events[0]["event"] == "estimate"  # shown before the run starts
-    from comparisons.report import result_markdown, row
+    from comparisons.analysis.report import result_markdown, row
 
     assert row(record)["estimate_mb"] == est["memory_mb"]
     assert "estimated before the run" in result_markdown(record, None)
@@ -63,10 +63,10 @@ def test_the_record_keeps_the_estimate_beside_the_measured_peak(tiny_gpt2, tmp_p
 def test_time_is_the_sum_of_a_runs_phases_at_each_devices_rates(tmp_path, monkeypatch):
     """Fixed costs (loading, the Trainer's set-up, evaluation passes, the forgetting probe) are counted, not only the
     training FLOPs: a tiny run was estimated at 0.2 s for 11-13 s measured."""
-    from comparisons.api import make_config
-    from comparisons.data import load_data, subset
-    from comparisons.estimate import CPU_RATES, H200_RATES, rates_for
-    from comparisons.estimate_run import time_for
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.estimate import CPU_RATES, H200_RATES, rates_for
+    from comparisons.ground.estimate_run import time_for
+    from comparisons.running.api import make_config
 
     assert rates_for(None) is CPU_RATES and rates_for("NVIDIA H200") is H200_RATES
     a100 = rates_for("NVIDIA A100-SXM4-80GB")

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import torch
 
-from comparisons import service as svc
-from comparisons.data import load_data, subset
-from comparisons.errors import UserError
-from comparisons.runs import RunRecord, RunStore
+from comparisons.ground.data import load_data, subset
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.serving import service as svc
 from rag.embed import register_embedder
 from tests.conftest import ROOT
 from tests.stand_in import HashEmbedder

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from comparisons.data import Split, TweetData, load_data, subset
-from comparisons.errors import UserError
+from comparisons.ground.data import Split, TweetData, load_data, subset
+from comparisons.ground.errors import UserError
 from fewshot import FewshotConfig
 from fewshot.run import FewshotClassifier, run
 from fewshot.scoring import batch_prior, calibrate, every_calibration, hoist_common, label_logprobs
@@ -220,7 +220,7 @@ def test_over_long_prompts_drop_demonstrations_from_the_front(tiny_gpt2):
 
 
 def test_run_records_both_accuracies_and_prompt_stats(tiny_gpt2, tmp_path):
-    from comparisons.runs import RunStore
+    from comparisons.ground.runs import RunStore
 
     cfg = FewshotConfig(
         model=tiny_gpt2,

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from comparisons.data import Split, TweetData
-from comparisons.runs import RunStore
+from comparisons.ground.data import Split, TweetData
+from comparisons.ground.runs import RunStore
 from finetune import FinetuneConfig
 from finetune.diagnostics import BUNDLED_PASSAGES, fit_verdict
 from finetune.saved import predict_texts
@@ -50,7 +50,7 @@ def test_training_lowers_loss_and_learns(arch, mode, request, tmp_path):
 
 
 def test_lora_trains_only_adapters_and_head(tiny_gpt2):
-    from comparisons.models import load_classifier, resolve_lm
+    from comparisons.ground.models import load_classifier, resolve_lm
     from finetune.train import apply_lora
 
     clf, _ = load_classifier(resolve_lm(tiny_gpt2), 2, ["a", "b"], dtype=torch.float32)
@@ -163,7 +163,7 @@ def test_save_and_reload_give_equal_predictions(tiny_gpt2, tmp_path, mode):
 
 
 def test_settings_out_of_range_are_user_errors():
-    from comparisons.errors import UserError
+    from comparisons.ground.errors import UserError
 
     for bad in (
         dict(learning_rate=0),
@@ -178,7 +178,7 @@ def test_settings_out_of_range_are_user_errors():
 
 
 def test_label_word_head_starts_as_zero_shot_scores(tiny_gpt2):
-    from comparisons.models import load_causal_lm, load_classifier, resolve_lm
+    from comparisons.ground.models import load_causal_lm, load_classifier, resolve_lm
     from finetune.train import init_head_from_label_words
 
     resolved = resolve_lm(tiny_gpt2)
@@ -199,9 +199,9 @@ def test_label_word_head_starts_as_zero_shot_scores(tiny_gpt2):
 def test_frozen_feature_probe_trains_only_a_head_and_caches_features(tmp_path, tiny_gpt2):
     """mode=head: the LM stays frozen, a logistic head trains on its last-token features; a second run reads the
     features from the cache; the LM's weights are unchanged."""
-    from comparisons.api import make_config, run_method
-    from comparisons.data import load_data, subset
-    from comparisons.runs import RunStore
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.runs import RunStore
+    from comparisons.running.api import make_config, run_method
 
     data = subset(load_data("sample", seed=0), 120, 30, seed=0)
     config = make_config("finetune", {"mode": "head", "model": tiny_gpt2})
@@ -222,8 +222,8 @@ def test_frozen_features_do_not_depend_on_the_batch(tiny_gpt2):
     import numpy as np
     import torch
 
-    from comparisons.data import load_data
-    from comparisons.models import load_causal_lm, resolve_lm
+    from comparisons.ground.data import load_data
+    from comparisons.ground.models import load_causal_lm, resolve_lm
     from finetune.config import FinetuneConfig
     from finetune.head import features
 

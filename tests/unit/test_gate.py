@@ -1,5 +1,5 @@
-"""The visitor's gate, piece by piece (comparisons.gate, templates, identity, jobs, board bounds); the same rules are
-replayed against a live app in tests/security."""
+"""The visitor's gate, piece by piece (comparisons.running.gate, templates, identity, jobs, board bounds); the same
+rules are replayed against a live app in tests/security."""
 import asyncio
 import json
 import os
@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from comparisons import gate, identity
-from comparisons.board import MAX_BOARDS, BoardStore
-from comparisons.errors import UserError
-from comparisons.jobs import HeavyJobs
-from comparisons.runs import RunRecord, RunStore
-from comparisons.templates import check_template, plain, prefix_before, render
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.ground.templates import check_template, plain, prefix_before, render
+from comparisons.running import gate, identity
+from comparisons.serving.board import MAX_BOARDS, BoardStore
+from comparisons.serving.jobs import HeavyJobs
 
 
 @pytest.mark.parametrize("template,message", [
@@ -188,16 +188,16 @@ def test_the_server_mints_a_signed_httponly_cookie_on_page_loads_only(monkeypatc
 
 
 def test_a_full_board_store_refuses_new_boards_and_never_drops_a_live_one(tmp_path, monkeypatch):
-    import comparisons.board
+    import comparisons.serving.board
 
-    monkeypatch.setattr(comparisons.board, "MAX_BOARDS", 3)
+    monkeypatch.setattr(comparisons.serving.board, "MAX_BOARDS", 3)
     store = BoardStore(RunStore(tmp_path))
     live = [store.create(f"b:host{i}", "Host", f"live {i}") for i in range(3)]
     with pytest.raises(UserError, match="holds 3 live boards"):
         store.create("b:mallory", "M", "spam")
     assert all(store.load(b.code).title == b.title for b in live)
     frozen = store.freeze(live[0].code, "b:host0")
-    day_ago = time.time() - comparisons.board.FROZEN_EXPIRES_SECONDS - 60
+    day_ago = time.time() - comparisons.serving.board.FROZEN_EXPIRES_SECONDS - 60
     os.utime(store._path(frozen.code), (day_ago, day_ago))
     fresh = store.create("b:ada", "Ada", "new")  # the old frozen board gives way, the live ones stay
     assert not store._path(frozen.code).exists() and store.load(fresh.code)
@@ -208,7 +208,7 @@ def test_a_full_board_store_refuses_new_boards_and_never_drops_a_live_one(tmp_pa
 def test_a_visitors_board_rate_is_limited(monkeypatch):
     monkeypatch.setenv("TPR_MAX_BOARDS_PER_HOUR", "2")
     monkeypatch.setattr(gate, "BOARDS_BY_VISITOR", None)
-    from comparisons.service import Visitor
+    from comparisons.serving.service import Visitor
 
     ada = Visitor("b:ada", "ada", "s1", address="10.1.1.1")
     gate.check_board_rate(ada)
@@ -222,8 +222,8 @@ def test_a_visitors_board_rate_is_limited(monkeypatch):
 
 
 def test_a_visitors_study_passes_the_gate_before_anything_runs(tmp_path, monkeypatch):
-    from comparisons.service import plan_study
-    from comparisons.study import StudySpec
+    from comparisons.running.study import StudySpec
+    from comparisons.serving.service import plan_study
 
     monkeypatch.setenv("TPR_MAX_STUDY_CELLS", "4")
     store = RunStore(tmp_path).for_owner("b:ada")

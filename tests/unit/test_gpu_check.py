@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from comparisons.settings import settings
+from comparisons.ground.settings import settings
 from tests.conftest import ROOT
 
 

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from comparisons.errors import UserError
-from comparisons.metrics import classification_metrics
-from comparisons.runs import RunRecord, RunStore, tracked
+from comparisons.ground.errors import UserError
+from comparisons.ground.metrics import classification_metrics
+from comparisons.ground.runs import RunRecord, RunStore, tracked
 
 
 def test_metrics_against_hand_computed_values():

@@ -8,10 +8,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from comparisons.board import BoardStore, normalise_code, to_csv, to_markdown
-from comparisons.errors import UserError
-from comparisons.runs import RunRecord, RunStore
-from comparisons.service import Visitor
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.serving.board import BoardStore, normalise_code, to_csv, to_markdown
+from comparisons.serving.service import Visitor
 
 
 def _record(store: RunStore, accuracy=0.5, fingerprint="fp1", method="rag", **kw) -> RunRecord:
@@ -53,7 +53,7 @@ def test_a_running_run_cannot_be_deleted(tmp_path):
 
 
 def test_studies_are_their_owners_too(tmp_path):
-    from comparisons.study import Study, StudyStore
+    from comparisons.running.study import Study, StudyStore
 
     root = RunStore(tmp_path)
     mine, theirs = StudyStore(root.for_owner("b:alice")), StudyStore(root.for_owner("b:bob"))
@@ -68,7 +68,7 @@ def test_studies_are_their_owners_too(tmp_path):
 
 
 def test_visitor_ids_are_one_way_and_follow_the_login_then_the_signed_cookie(monkeypatch):
-    from comparisons import identity
+    from comparisons.running import identity
 
     value, raw = identity.mint()
     by_cookie = Visitor.of("sess1", cookie=value)
@@ -206,7 +206,7 @@ class _StandInHub(BaseHTTPRequestHandler):
 def test_push_uploads_the_model_and_its_card_with_the_visitors_token(tmp_path, monkeypatch):
     import huggingface_hub.constants
 
-    from comparisons.push import cli_token, push
+    from comparisons.serving.push import cli_token, push
 
     folder = tmp_path / "run" / "model"
     folder.mkdir(parents=True)
@@ -242,7 +242,7 @@ def test_push_uploads_the_model_and_its_card_with_the_visitors_token(tmp_path, m
 
 
 def test_visitors_are_told_the_jobs_ahead_and_their_estimated_wait():
-    from comparisons.jobs import WAITING_EXPIRES, HeavyJobs, wait_text
+    from comparisons.serving.jobs import WAITING_EXPIRES, HeavyJobs, wait_text
 
     now = [0.0]
     jobs = HeavyJobs(clock=lambda: now[0])
@@ -266,7 +266,7 @@ def test_visitors_are_told_the_jobs_ahead_and_their_estimated_wait():
 
 
 def test_a_visitor_cannot_start_from_a_server_folder_or_another_visitors_model(tmp_path, tiny_gpt2):
-    from comparisons.api import make_config, run_method
+    from comparisons.running.api import make_config, run_method
     from tests.unit.test_finetune import toy
 
     root = RunStore(tmp_path)
@@ -285,8 +285,8 @@ def test_a_visitor_cannot_start_from_a_server_folder_or_another_visitors_model(t
 
 
 def test_an_upload_is_shown_by_its_file_name_not_the_servers_path(tmp_path):
-    from comparisons import report
-    from comparisons.data import load_data
+    from comparisons.analysis import report
+    from comparisons.ground.data import load_data
 
     upload = tmp_path / "gradio" / "3f2a" / "my tweets.csv"
     upload.parent.mkdir(parents=True)

@@ -10,10 +10,10 @@ import threading
 import numpy as np
 import pytest
 
-from comparisons import service as svc
-from comparisons.data import Split, TweetData
-from comparisons.errors import UserError
-from comparisons.runs import RunStore
+from comparisons.ground.data import Split, TweetData
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunStore
+from comparisons.serving import service as svc
 from peers.config import BaselineConfig, SetfitConfig
 from tests.conftest import ROOT
 
@@ -96,8 +96,8 @@ def test_both_stop_on_stop_with_a_stopped_record(tiny_encoder, tmp_path):
 
 
 def test_peers_appear_in_compare_and_try_it(tiny_encoder, tmp_path):
-    from comparisons.api import make_config, run_method
-    from comparisons.report import comparison_rows, peer_verdicts
+    from comparisons.analysis.report import comparison_rows, peer_verdicts
+    from comparisons.running.api import make_config, run_method
 
     data, store = planted(), RunStore(tmp_path)
     run_method("baseline", make_config("baseline", {}), data, store=store)
@@ -118,7 +118,7 @@ def test_try_it_keeps_every_kind_warm_between_calls(tiny_encoder, tiny_gpt2, tmp
     refitted and SetFit re-encoded the train split on every call."""
     import peers.baseline
     import peers.setfit_run
-    from comparisons.api import make_config, run_method
+    from comparisons.running.api import make_config, run_method
     from rag.embed import register_embedder
     from tests.stand_in import HashEmbedder
 
@@ -163,7 +163,7 @@ def test_setfit_refuses_an_embedder_that_is_not_a_sentence_encoder(tiny_gpt2):
 
 
 def test_run_all_has_the_baseline_and_says_why_setfit_is_left_out_on_a_cpu(tmp_path):
-    from comparisons.api import make_config, run_method
+    from comparisons.running.api import make_config, run_method
 
     cpu, gpu = svc.run_all_plan(gpu=False), svc.run_all_plan(gpu=True)
     assert "baseline" in [m for m, _, _ in cpu] and "setfit" not in [m for m, _, _ in cpu]
@@ -186,8 +186,8 @@ def test_a_cost_comparison_charges_the_embedding_a_cache_served(tmp_path, monkey
     """RAG kNN embedded the tweets and was charged for it; RAG linear read the same embeddings from the cache and
     was shown 'at 0x its time'. Both are charged for the embedding now, and the cache is named; a tie reads as one."""
     import rag.embed
-    from comparisons.api import make_config, run_method
-    from comparisons.report import peer_verdicts, times_text
+    from comparisons.analysis.report import peer_verdicts, times_text
+    from comparisons.running.api import make_config, run_method
     from rag.embed import register_embedder
     from tests.stand_in import HashEmbedder
 
@@ -204,7 +204,7 @@ def test_a_cost_comparison_charges_the_embedding_a_cache_served(tmp_path, monkey
     assert f"embedding that the cache served it, as measured by {knn.label} [{knn.run_id[-6:]}]" in served
     assert not re.search(r"at 0x|(buys|loses) 0\.0 points", " ".join(lines))
     assert times_text(0.02) == "1/50 of" and times_text(1.44) == "1.4x" and times_text(12.4) == "12x"
-    from comparisons.report import accuracy_text, duration_text
+    from comparisons.analysis.report import accuracy_text, duration_text
 
     assert [duration_text(v) for v in (None, 4.24, 37.4, 150)] == ["", "4.2 s", "37 s", "2.5 min"]
     assert accuracy_text(0.8123, 0.781, 0.84) == "0.812 (0.781–0.840)" and accuracy_text(0.5) == "0.500"

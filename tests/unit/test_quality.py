@@ -1,13 +1,13 @@
-"""The data-quality report (comparisons.quality) on planted data, with the deterministic stand-in embedder."""
+"""The data-quality report (comparisons.analysis.quality) on planted data, with the deterministic stand-in embedder."""
 import json
 
 import numpy as np
 import pytest
 
+from comparisons.analysis.quality import quality_report, rows_to_drop
 from comparisons.cli import main
-from comparisons.data import Split, TweetData, drop_train_rows, load_data, subset
-from comparisons.errors import UserError
-from comparisons.quality import quality_report, rows_to_drop
+from comparisons.ground.data import Split, TweetData, drop_train_rows, load_data, subset
+from comparisons.ground.errors import UserError
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 
@@ -79,8 +79,8 @@ def test_dropping_makes_a_new_fingerprint_and_never_touches_eval():
 
 
 def test_eval_suspects_give_a_range_not_a_replacement(tmp_path):
-    from comparisons.quality import eval_suspects
-    from comparisons.runs import RunRecord
+    from comparisons.analysis.quality import eval_suspects
+    from comparisons.ground.runs import RunRecord
 
     data = subset(load_data("sample", seed=0), 60, 40, seed=0)
     y = np.asarray(data.test.labels)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from comparisons.data import Split, TweetData, load_data, subset
+from comparisons.ground.data import Split, TweetData, load_data, subset
 from rag import RagConfig
 from rag.classify import choose_k, knn_probs
 from rag.embed import Embedder, register_embedder
@@ -93,7 +93,7 @@ def test_modes_beat_chance_on_sample(mode):
 
 
 def test_k_larger_than_train_is_a_user_error():
-    from comparisons.errors import UserError
+    from comparisons.ground.errors import UserError
 
     data = subset(load_data("sample", seed=0), 50, 10, seed=0)
     with pytest.raises(UserError, match="larger than the train set"):

@@ -1,12 +1,11 @@
-"""Studies on Ray (comparisons.ray_backend): the same cells and metrics as the local backend; cells on two Ray nodes
-(a head and a worker started as separate `ray start` processes, one CPU each), and a study that completes when the
+"""Studies on Ray (comparisons.running.ray_backend): the same cells and metrics as the local backend; cells on two Ray
+nodes (a head and a worker started as separate `ray start` processes, one CPU each), and a study that completes when the
 worker node is killed mid-study; Stop and resume under Ray; bad and unreachable addresses said in one line before the
 study exists."""
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,11 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from comparisons.errors import UserError
-from comparisons.runs import RunStore
-from comparisons.study import StudySpec, StudyStore, run_study
-from comparisons.study_report import cell_frame
+from comparisons.analysis.study_report import cell_frame, display_table, summary_table
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunStore
+from comparisons.running.study import StudySpec, StudyStore, run_study
+from tests.conftest import free_port
 
+# One Ray at a time: under pytest-xdist these tests share one worker (`--dist loadgroup`), as the two-node test starts
+# and stops its own cluster.
+pytestmark = pytest.mark.xdist_group("ray")
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup.sh --test installs it)")
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -51,6 +54,10 @@ def test_ray_and_local_give_the_same_cells_and_metrics(tmp_path):
     fa, fb = frame(local, a), frame(on_ray, b)
     assert list(fa["accuracy"]) == list(fb["accuracy"]) and list(fa["train_size"]) == list(fb["train_size"])
     assert fb["node"].str.len().min() == 12  # every cell says the Ray node it ran on
+    shown = {name: display_table(summary_table(x, StudyStore(st).records(x)), s, x.where)
+             for name, x, st in (("local", a, local), ("ray", b, on_ray))}
+    assert shown["ray"]["ran on (Ray nodes)"].str.len().min() >= 12  # the Studies table says where each row ran
+    assert "ran on (Ray nodes)" not in shown["local"]
     assert {"cell", "progress", "done"} <= {e["event"] for e in events}  # live events came back through the queue
     assert all(r.owner == "" and r.study["study_id"] == b.study_id for r in on_ray.list())  # in the driver's store
 
@@ -66,6 +73,22 @@ def test_stop_cancels_the_queue_keeps_finished_cells_and_resume_runs_the_rest(tm
     assert kept <= set(resumed.cells.values())  # the finished cells were not rerun
 
 
+def test_a_cell_asked_to_save_its_model_sends_it_back_and_the_driver_saves_it_with_its_card(tmp_path, tiny_gpt2):
+    settings = {"model": tiny_gpt2, "forgetting_tokens": 0, "n_evals": 1, "curve_size": 8, "batch_size": 8}
+    store = RunStore(tmp_path)
+    kept = run_study(StudySpec(methods=["lora"], axis="train_size=24", seeds=1, eval_size=16, data="sample",
+                               settings={**settings, "save_model": True}), runs=store, backend="ray")
+    record = next(iter(StudyStore(store).records(kept).values()))
+    folder = Path(record.artifacts["model_dir"])
+    assert kept.status == "completed" and folder == store.run_dir(record.run_id) / "model"
+    assert (folder / "adapter_model.safetensors").stat().st_size > 0 and (folder / "README.md").exists()
+    assert record.artifacts["model_bytes"] > 0 and "tpr-ray-cell-" not in str(record.to_dict())  # no worker path
+    default = run_study(StudySpec(methods=["lora"], axis="train_size=24", seeds=1, eval_size=16, data="sample",
+                                  settings=settings), runs=store, backend="ray")
+    plain = next(iter(StudyStore(store).records(default).values()))
+    assert "model_dir" not in plain.artifacts and not (store.run_dir(plain.run_id) / "model").exists()
+
+
 @pytest.mark.parametrize("address, message", [("not an address!", "looks like host:port"),
                                               ("127.0.0.1:59999", "cannot reach the Ray cluster at 127.0.0.1:59999")])
 def test_bad_and_unreachable_addresses_are_one_line_errors_and_nothing_is_lost(tmp_path, address, message):
@@ -77,16 +100,33 @@ def test_bad_and_unreachable_addresses_are_one_line_errors_and_nothing_is_lost(t
     assert StudyStore(store).list() == []  # said before the study exists
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _raylets() -> set[int]:
     import psutil
 
     return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == "raylet"}
+
+
+def _stop_ray_started_since(before: set[int]) -> None:
+    """Stop the Ray processes this test started (its head and worker nodes, their workers and agents), and only
+    those: `ray stop --force` would also end any other Ray on the machine, another test run's driver included."""
+    import psutil
+
+    def is_ray(p):
+        cmd = " ".join(p.info["cmdline"] or [])
+        return p.info["name"] in ("raylet", "gcs_server") or p.info["name"].startswith("ray::") or "/ray/" in cmd
+
+    mine = [p for p in psutil.process_iter(["name", "cmdline"]) if p.pid not in before and is_ray(p)]
+    for p in mine:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(mine, timeout=10)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
 
 
 def test_cells_run_on_two_nodes_and_a_killed_worker_node_does_not_stop_the_study(tmp_path):
@@ -94,9 +134,11 @@ def test_cells_run_on_two_nodes_and_a_killed_worker_node_does_not_stop_the_study
            # the head notices a dead node in about 3 s instead of Ray's default half a minute
            "RAY_health_check_period_ms": "1000", "RAY_health_check_timeout_ms": "1000",
            "RAY_health_check_failure_threshold": "3"}
-    port = _free_port()
+    import psutil
+
+    port = free_port()
     address = f"127.0.0.1:{port}"
-    before = _raylets()
+    before, processes = _raylets(), set(psutil.pids())
     subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false"],
                    env=env, check=True, capture_output=True, timeout=120)
     try:
@@ -119,4 +161,4 @@ def test_cells_run_on_two_nodes_and_a_killed_worker_node_does_not_stop_the_study
     finally:
         if ray.is_initialized():
             ray.shutdown()
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_ray_started_since(processes)

@@ -1,4 +1,4 @@
-"""A method is one folder: the spine and the face know methods only through comparisons.registry. A toy method (a
+"""A method is one folder: the spine and the face know methods only through comparisons.ground.registry. A toy method (a
 keyword-rules classifier) declared in a temporary package, and named in TPR_METHODS, appears in the CLI, the API,
 the app's Peers tab, Compare, Try it, the disagreement browser, workshop boards and studies, with no file of the
 project touched; and no module outside a method's folder tests a method's name."""
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from comparisons import registry
+from comparisons.ground import registry
 from tests.conftest import ROOT
 
 METHOD_FOLDERS = ("finetune", "fewshot", "rag", "peers")  # where the built-in methods live
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from comparisons.config import SEED_MAX, ConfigBase, setting
-from comparisons.registry import Method
-from comparisons.runs import finish_predictions, new_record, tracked
+from comparisons.ground.config import SEED_MAX, ConfigBase, setting
+from comparisons.ground.registry import Method
+from comparisons.ground.runs import finish_predictions, new_record, tracked
 
 
 @dataclass
@@ -128,14 +128,14 @@ def test_every_builtin_method_declares_one_object_in_its_own_folder():
 
 
 def test_a_toy_method_reaches_compare_try_it_disagreements_boards_and_studies(toy, tmp_path):
-    from comparisons import report
-    from comparisons import service as svc
-    from comparisons.api import make_config, run_method
-    from comparisons.board import BoardStore
-    from comparisons.data import load_data, subset
-    from comparisons.runs import RunStore
-    from comparisons.study import StudySpec, StudyStore, method_choices, run_study
-    from comparisons.study_report import summary_table
+    from comparisons.analysis import report
+    from comparisons.analysis.study_report import summary_table
+    from comparisons.ground.data import load_data, subset
+    from comparisons.ground.runs import RunStore
+    from comparisons.running.api import make_config, run_method
+    from comparisons.running.study import StudySpec, StudyStore, method_choices, run_study
+    from comparisons.serving import service as svc
+    from comparisons.serving.board import BoardStore
 
     assert TOY in registry.names() and TOY in method_choices()
     store = RunStore(tmp_path / "runs")
@@ -186,22 +186,23 @@ def test_a_toy_method_reaches_the_cli_and_the_apps_peers_tab_and_api(toy, tmp_pa
     assert f"run_{TOY}" in apis and "run_baseline" in apis
 
 
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
 def _import_graph() -> dict[str, set[str]]:
     """module -> the project's modules it imports (at the top or inside a function), from the source."""
     import ast
 
     packages = ("comparisons", "finetune", "fewshot", "rag", "peers", "ui")
-    modules = {}
-    for package in packages:
-        for path in (ROOT / package).glob("*.py"):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            modules[name] = path
+    modules = {_module_name(path): path for package in packages for path in (ROOT / package).rglob("*.py")}
     graph = {m: set() for m in modules}
     for name, path in modules.items():
-        package = name.split(".")[0]
+        package = name if path.stem == "__init__" else name.rpartition(".")[0]
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
-                base = package if node.level else ""
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]) if node.level else ""
                 target = ".".join(x for x in (base, node.module or "") if x)
                 found = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in modules]
                 graph[name].update(found or ([target] if target in modules else []))
@@ -209,6 +210,39 @@ def _import_graph() -> dict[str, set[str]]:
                 graph[name].update(a.name for a in node.names if a.name in modules)
             graph[name].discard(name)
     return graph
+
+
+# The spine's layers, lowest first; the methods' folders stand on the ground and below running. The faces (the CLI,
+# the app's tabs) stand above all and may import anything.
+LAYERS = (("comparisons.ground",), ("finetune", "fewshot", "rag", "peers"), ("comparisons.running",),
+          ("comparisons.analysis",), ("comparisons.serving",))
+
+
+def _rank(module: str) -> int | None:
+    for i, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return i
+    return None
+
+
+def _upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return sorted((a, b) for a, targets in graph.items() for b in targets
+                  if _rank(a) is not None and _rank(b) is not None and _rank(b) > _rank(a))
+
+
+def test_the_spine_imports_only_downward():
+    """ground < the methods < running < analysis < serving: no module imports from a layer above its own (at the top
+    or inside a function), each subpackage opens with a line that says what it holds, and the check is not vacuous
+    (an upward import planted in a copy of the graph is found)."""
+    graph = _import_graph()
+    assert _upward(graph) == []
+    for layer in ("ground", "running", "analysis", "serving"):
+        assert (ROOT / "comparisons" / layer / "__init__.py").read_text().startswith('"""'), layer
+    assert sum(1 for m in graph if _rank(m) == 0) >= 15  # the ground's modules are all seen
+    planted = {**graph, "comparisons.ground.data": graph["comparisons.ground.data"] | {"comparisons.serving.service"},
+               "rag.method": graph["rag.method"] | {"comparisons.analysis.report"}}
+    assert _upward(planted) == [("comparisons.ground.data", "comparisons.serving.service"),
+                                ("rag.method", "comparisons.analysis.report")]
 
 
 def test_no_import_circles():

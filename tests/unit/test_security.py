@@ -52,9 +52,9 @@ def test_messages_never_show_the_servers_folders(tmp_path):
 
     import pytest
 
-    from comparisons.data import load_data
-    from comparisons.errors import UserError
-    from comparisons.runs import RunStore
+    from comparisons.ground.data import load_data
+    from comparisons.ground.errors import UserError
+    from comparisons.ground.runs import RunStore
 
     with pytest.raises(UserError) as e:
         RunStore(tmp_path / "runs").delete("someone-elses-run")

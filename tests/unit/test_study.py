@@ -1,5 +1,5 @@
-"""Studies (comparisons.study) on tiny models and the bundled sample, and the statistics they rest on
-(comparisons.stats) against reference computations."""
+"""Studies (comparisons.running.study) on tiny models and the bundled sample, and the statistics they rest on
+(comparisons.ground.stats) against reference computations."""
 import json
 import subprocess
 import sys
@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from comparisons import study_report
+from comparisons.analysis import study_report
 from comparisons.cli import main
-from comparisons.errors import UserError
-from comparisons.runs import RunStore
-from comparisons.stats import mcnemar_exact, mean_ci, paired_bootstrap, paired_test, wilson
-from comparisons.study import Study, StudySpec, StudyStore, run_study
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunStore
+from comparisons.ground.stats import mcnemar_exact, mean_ci, paired_bootstrap, paired_test, wilson
+from comparisons.running.study import Study, StudySpec, StudyStore, run_study
 from rag.embed import register_embedder
 from tests.conftest import ROOT
 from tests.stand_in import HashEmbedder
@@ -46,14 +46,14 @@ def test_two_sizes_two_seeds_make_four_records_per_method_on_one_eval_split(tmp_
     assert len(table) == 8 and (table["n"] == 2).all()
     assert ((table["ci_low"] <= table["mean"]) & (table["mean"] <= table["ci_high"])).all()
     # every cell is an ordinary run: Compare lists them on the study's eval split
-    from comparisons.report import comparison_rows
+    from comparisons.analysis.report import comparison_rows
 
     rows, fp, _ = comparison_rows(runs.list(), study.eval_fingerprint)
     assert len(rows) == 16
 
 
 def test_nested_train_subsets_within_a_seed():
-    from comparisons.data import load_data, subset
+    from comparisons.ground.data import load_data, subset
 
     full = load_data("sample", seed=0)
     small, large = subset(full, 20, 30, seed=5, eval_seed=1), subset(full, 80, 30, seed=5, eval_seed=1)
@@ -102,7 +102,7 @@ def test_mcnemar_and_bootstrap_on_planted_predictions():
 def test_a_verdict_never_contradicts_its_interval():
     """+7.3 points with an interval excluding 0 and McNemar p = 0.053 read "within noise"; now "borderline", with the
     rule said."""
-    from comparisons.stats import PairedTest
+    from comparisons.ground.stats import PairedTest
 
     interval_only = PairedTest("LoRA", "RAG", 300, 0.70, 0.627, 0.073, 0.003, 0.143, 30, 15, 0.053)
     assert not interval_only.significant and interval_only.borderline
@@ -150,8 +150,8 @@ sys.path.insert(0, {root!r})
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 register_embedder("test-hash", HashEmbedder)
-from comparisons.runs import RunStore
-from comparisons.study import StudySpec, run_study
+from comparisons.ground.runs import RunStore
+from comparisons.running.study import StudySpec, run_study
 spec = StudySpec.from_dict({spec!r})
 def on_event(e):
     if e.get("event") == "start" and e.get("index") == 5:
@@ -254,8 +254,8 @@ def test_a_sweep_over_two_axes_draws_a_heatmap(tmp_path, tiny_gpt2):
 
 
 def test_paired_test_of_two_records_and_compare_verdict(tmp_path, tiny_gpt2):
-    from comparisons.report import comparison_verdict, handicaps
-    from comparisons.stats import paired_records
+    from comparisons.analysis.report import comparison_verdict, handicaps
+    from comparisons.ground.stats import paired_records
 
     runs = RunStore(tmp_path)
     study = run_study(spec_for(tiny_gpt2, methods=("baseline", "lora"), sizes="24", seeds=1), runs=runs)
@@ -276,9 +276,9 @@ def test_paired_test_of_two_records_and_compare_verdict(tmp_path, tiny_gpt2):
 def test_run_all_names_a_run_handicapped_by_its_cpu_plan(tmp_path, tiny_gpt2):
     """Run all's CPU plan trains an eighth of an epoch: its summary says the fine-tuning was handicapped, and
     that the eval split is too small and the bundled sample too easy for the ranking to mean much."""
-    from comparisons import service as svc
-    from comparisons.api import make_config, run_method
-    from comparisons.data import load_data, subset
+    from comparisons.ground.data import load_data, subset
+    from comparisons.running.api import make_config, run_method
+    from comparisons.serving import service as svc
     from finetune.config import PRESETS
 
     data = subset(load_data("sample", seed=0), 120, 30, seed=0)

@@ -7,9 +7,9 @@ import pickle
 import threading
 import time
 
-from comparisons import service as svc
-from comparisons.data import load_data, subset
-from comparisons.runs import RunStore
+from comparisons.ground.data import load_data, subset
+from comparisons.ground.runs import RunStore
+from comparisons.serving import service as svc
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 from ui import workers
@@ -45,7 +45,7 @@ def test_stop_reaches_a_forked_worker_and_only_its_own_session():
 def test_everything_that_crosses_the_worker_boundary_pickles(tmp_path, monkeypatch):
     monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path))
     settings = {"embedder": "test-hash", "k": 3, "seed": 3}
-    from comparisons.identity import mint
+    from comparisons.running.identity import mint
 
     visitor = svc.Visitor.of("visitor-c", cookie=mint()[0])
     args = ("run", "rag", settings, DATA_FIELDS, visitor)
@@ -113,7 +113,7 @@ def test_the_tier_comes_from_the_login():
 
 
 def test_a_job_killed_mid_run_is_shown_interrupted_not_running(tmp_path):
-    from comparisons.runs import RunRecord
+    from comparisons.ground.runs import RunRecord
 
     store = RunStore(tmp_path)
     record = RunRecord(method="finetune", config={}, data={}, pid=999_999_999, host="elsewhere")

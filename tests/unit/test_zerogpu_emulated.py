@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-import comparisons.gate
-from comparisons import service as svc
+import comparisons.running.gate
+from comparisons.serving import service as svc
 from rag.embed import register_embedder
 from tests.stand_in import HashEmbedder
 from tests.unit.test_peers import tiny_encoder  # noqa: F401 (a fixture)
@@ -34,7 +34,7 @@ def zerogpu(tmp_path, monkeypatch):
     import rag.run  # noqa: F401
 
     monkeypatch.setenv("TPR_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr(comparisons.gate, "check_visitor_models", lambda config, store: None)
+    monkeypatch.setattr(comparisons.running.gate, "check_visitor_models", lambda config, store: None)
     with emulated() as emulator:
         yield emulator
 

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # variable -> (default shown in the README, what it does). The README's table lists exactly these.
 VARIABLES = {
@@ -23,7 +23,7 @@ VARIABLES = {
     "TPR_RUNS_MAX_GB": ("20", "cap of the runs folder: the oldest model files are evicted first, records kept "
                               "(0: no cap; a Space's disk is 50 GB)"),
     "TPR_OWNER_MAX_GB": ("3", "cap of one visitor's runs (about five full fine-tunings of the 135M model; 0: no cap)"),
-    # What one visitor may ask of a shared instance (comparisons.gate); the CLI, the machine owner's, has none.
+    # What one visitor may ask of a shared instance (comparisons.running.gate); the CLI, the machine owner's, has none.
     "TPR_MAX_JOB_MINUTES": ("30 on a CPU, 20 on a GPU", "the longest job a visitor may start, by its own estimate"),
     "TPR_MAX_STUDY_MINUTES": ("60", "the longest study a visitor may start, by the sum of its cells' estimates"),
     "TPR_MAX_STUDY_CELLS": ("200", "the most cells in a visitor's study"),
@@ -50,7 +50,7 @@ class Settings:
     max_upload_mb: float
     runs_max_gb: float | None = None
     owner_max_gb: float | None = None
-    max_job_minutes: float | None = None  # None: by the hardware (comparisons.gate)
+    max_job_minutes: float | None = None  # None: by the hardware (comparisons.running.gate)
     max_study_minutes: float = 60
     max_study_cells: float = 200
     max_queued_jobs: float = 2

@@ -1,4 +1,4 @@
-"""The estimate (comparisons.estimate) for a method's config on a data selection, on this device: each method's
+"""The estimate (comparisons.ground.estimate) for a method's config on a data selection, on this device: each method's
 `memory`, `seconds` and `saved_bytes` hooks (registry) sized with the helpers here, which read the model's
 config.json (no weights), the data's sizes and the device's memory. None when the model's config cannot be read
 (e.g. a Hub id offline): the run then says so itself."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import TweetData
-from .estimate import Estimate, Shape, scoring_estimate
+from comparisons.ground.data import TweetData
+from comparisons.ground.estimate import Estimate, Shape, scoring_estimate
 
 
 def shape_of(path: str) -> Shape | None:
@@ -27,7 +27,7 @@ def device(assume_gpu: str | None = None):
 
     if assume_gpu:
         return assume_gpu, None, 0.0
-    from .device import detect
+    from comparisons.ground.device import detect
 
     caps = detect()
     if caps.cuda:
@@ -48,7 +48,7 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
     """Peak memory and time of a run before it starts, on this device or on `gpu_name`: memory from the method's
     `memory` hook (the model's shape and the batch), time from its `seconds` hook (the run's phases as a Timeline).
     None when the method cannot size the run here (a model's config unreadable offline)."""
-    from .registry import get
+    from comparisons.ground.registry import get
 
     m = get(method)
     try:
@@ -69,7 +69,7 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
 
 def time_for(method: str, config, data: TweetData, gpu_name: str | None):
     """The run's phases on this device (`gpu_name` None: this CPU) as a Timeline; None when it cannot be sized."""
-    from .registry import get
+    from comparisons.ground.registry import get
 
     return get(method).seconds(config, data, gpu_name)
 
@@ -77,7 +77,7 @@ def time_for(method: str, config, data: TweetData, gpu_name: str | None):
 def saved_model_bytes(method: str, config) -> float | None:
     """What the run's model folder will take on disk (the method's `saved_bytes` hook, from the model's config, no
     weights); None for a run that saves no model or a model whose config cannot be read here."""
-    from .registry import get
+    from comparisons.ground.registry import get
 
     if not getattr(config, "save_model", True):
         return None
@@ -88,20 +88,20 @@ def saved_model_bytes(method: str, config) -> float | None:
 
 
 def lm_shape(model: str) -> Shape | None:
-    from .models import resolve_lm
+    from comparisons.ground.models import resolve_lm
 
     return shape_of(resolve_lm(model).path)
 
 
 def embedder_shape(embedder: str) -> Shape | None:
-    from .models import resolve_embedder
+    from comparisons.ground.models import resolve_embedder
 
     return shape_of(resolve_embedder(embedder).path)
 
 
 def model_bytes(shape: Shape | None, params: float | None = None) -> float | None:
     """A saved model folder: `params` (default: all the model's) in fp32 and the tokenizer."""
-    from .disk import TOKENIZER_BYTES_PER_TOKEN
+    from comparisons.ground.disk import TOKENIZER_BYTES_PER_TOKEN
 
     if shape is None:
         return None
@@ -112,7 +112,7 @@ def prompt_memory(config, data: TweetData, gpu_name: str | None, shots: int, sha
     """Scoring prompts of `shots` demonstrations each with a causal LM; `shared_prefix`: one prefix of
     demonstrations shared by every tweet, encoded once (its KV cache reused), so each tweet costs its own tokens
     only (fewshot.scoring; 6.2x fewer FLOPs measured)."""
-    from .device import current_precision
+    from comparisons.ground.device import current_precision
 
     shape = lm_shape(config.model)
     if shape is None:

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 MAX_JOBS = 512
 WAITING_EXPIRES = 2 * 3600  # a job announced this long ago and never started was abandoned
@@ -28,7 +28,7 @@ class Job:
     seconds: float | None  # the job's own estimate, when it has one
     announced: float
     started: float | None = None
-    visitor: str = ""  # the owner id (comparisons.service.Visitor.id)
+    visitor: str = ""  # the owner id (comparisons.serving.service.Visitor.id)
     address: str = ""
     claimed: bool = False  # the heavy event's admission found this announced job: it is in Gradio's queue
 

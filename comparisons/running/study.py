@@ -3,8 +3,8 @@ config field such as learning_rate, epochs, lora_r, shots, k) × methods × seed
 
 - The seed redraws the train subset (and the demonstrations, the weights' init); the eval split is drawn
   once from the study's base seed, so every cell is scored on the same tweets and is comparable. For one
-  seed a smaller train subset lies inside a larger one (comparisons.data.subset).
-- Every cell is a normal RunRecord made through `comparisons.api.run_method`, tagged with the study's id
+  seed a smaller train subset lies inside a larger one (comparisons.ground.data.subset).
+- Every cell is a normal RunRecord made through `comparisons.running.api.run_method`, tagged with the study's id
   and its cell (`RunRecord.study`). The study itself is one small JSON record beside the runs
   (`<runs>/studies/<id>.json`): its spec, its state and the cells' run ids.
 - Starting a study again (`resume`) skips the cells that completed, so a Stop or a killed process loses
@@ -22,11 +22,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import registry
-from .api import Selection, config_class, make_config, run_method
-from .data import TweetData, parse_size, subset
-from .errors import UserError
-from .runs import RUN_ID, RunRecord, RunStore, _pid_alive, study_tag, write_json_atomic
+from comparisons.ground import registry
+from comparisons.ground.data import TweetData, parse_size, subset
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RUN_ID, RunRecord, RunStore, _pid_alive, study_tag, write_json_atomic
+from comparisons.running.api import Selection, config_class, make_config, run_method
 
 TRAIN_SIZE = "train_size"
 METRICS = ("accuracy", "macro_f1")
@@ -387,8 +387,8 @@ class Study:
     pid: int = 0
     host: str = ""
     notices: list = field(default_factory=list)
-    owner: str = ""  # the visitor whose study it is (comparisons.runs.RunRecord.owner); "" for the CLI's
-    where: str = ""  # where its cells ran: "this machine", or the Ray cluster (comparisons.ray_backend.where_text)
+    owner: str = ""  # the visitor whose study it is (comparisons.ground.runs.RunRecord.owner); "" for the CLI's
+    where: str = ""  # where its cells ran: "this machine", or the Ray cluster (ray_backend.where_text)
 
     def __post_init__(self):
         if not self.study_id:
@@ -478,8 +478,8 @@ def load_full(spec: StudySpec) -> TweetData:
 
 def estimate_seconds(spec: StudySpec, full: TweetData, cells: list[Cell] | None = None,
                      skip: set | None = None, gpu_name: str | None = None) -> float | None:
-    """The study's time from each cell's estimate (comparisons.estimate_run); None if a cell cannot be sized."""
-    from .estimate_run import estimate_for
+    """The study's time from each cell's estimate (comparisons.ground.estimate_run); None if a cell cannot be sized."""
+    from comparisons.ground.estimate_run import estimate_for
 
     total = 0.0
     for cell in cells if cells is not None else plan(spec, full):
@@ -500,8 +500,8 @@ def run_study(spec: StudySpec | None = None, *, runs: RunStore, resume: str | No
     """Run (or resume) a study: each cell not yet completed, through run_method. `on_event` gets the cells' events
     with the cell's key and index added, plus one "cell" event per cell; `on_cell(study, record)` is called after each
     finished cell. `backend`: "local" runs the cells in order in this process; "ray" runs each as a Ray task (a local
-    Ray, or the cluster at `address`: comparisons.ray_backend), finished cells arriving in any order. Stop ends it
-    after the cell in flight locally (which ends as stopped and is rerun on resume), and cancels the queued and
+    Ray, or the cluster at `address`: comparisons.running.ray_backend), finished cells arriving in any order. Stop ends
+    it after the cell in flight locally (which ends as stopped and is rerun on resume), and cancels the queued and
     running tasks on Ray; finished cells are kept either way."""
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend '{backend}': local or ray.")
@@ -517,7 +517,7 @@ def run_study(spec: StudySpec | None = None, *, runs: RunStore, resume: str | No
     cells = plan(spec, full)  # everything checked before the study exists or anything runs
     info = None
     if backend == "ray":  # a bad or unreachable address is said before the study exists or changes
-        from . import ray_backend
+        from comparisons.running import ray_backend
 
         info = ray_backend.connect(address)
     if not resume:

@@ -1,8 +1,10 @@
 """Label-budget forecasts from a study's learning curves: an inverse power law acc(n) = a - b * n^(-c), fitted by
 weighted nonlinear least squares (weights growing with n; Figueroa et al., BMC Med Inform Decis Mak 12:8, 2012),
 bounded so that accuracy stays at most 1 and the curve rises or stays flat, with 95 % intervals by bootstrap over the
-seeds' cells; the accuracy forecast at any size, the labels needed to reach a target, how far each forecast reaches
-beyond the sizes studied, and a backtest (refit without the largest size, predict it)."""
+seeds' cells, widened beyond the sizes studied by the curve's own misfit (how far a refit without the largest size
+missed it, growing with the log of the reach: the seeds' spread alone misses a curve that is not a power law over the
+range, as TF-IDF's on the tweets); the accuracy forecast at any size, the labels needed to reach a target, how far
+each forecast reaches beyond the sizes studied, and a backtest (refit without the largest size, predict it)."""
 from __future__ import annotations
 
 import functools
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 REACH_WORDS = 4  # past 4x the largest size studied, a forecast says how far it reaches
 REACH_UNRELIABLE = 16  # past 16x, its interval is marked unreliable
@@ -69,6 +71,15 @@ class Curve:
     sizes: list[int]
     means: list[float]
     boot: np.ndarray = field(repr=False)  # (BOOTSTRAP, 3) refitted parameters
+    misfit: float = 0.0  # |error| of the refit without the largest size, predicting it (0 with fewer than 3 sizes)
+    misfit_reach: float = 1.0  # how far that refit reached: the largest size over the second largest
+
+    def allowance(self, n: float) -> float:
+        """What the interval at n widens by, on each side, for the curve's misfit: the backtest's miss at its own
+        reach, scaled by log(n / largest) / log(its reach); nothing within the sizes studied."""
+        if self.misfit <= 0 or n <= self.largest or self.misfit_reach <= 1:
+            return 0.0
+        return float(self.misfit * np.log(n / self.largest) / np.log(self.misfit_reach))
 
     @property
     def largest(self) -> int:
@@ -85,6 +96,8 @@ class Curve:
         """The forecast accuracy at n labelled tweets: mean, 95 % interval, and how far it reaches."""
         draws = np.array([power_law(n, *p) for p in self.boot])
         low, high = np.percentile(draws, [2.5, 97.5]) if len(draws) else (np.nan, np.nan)
+        wider = self.allowance(n)
+        low, high = max(0.0, low - wider), min(1.0, high + wider)
         return {"n": int(n), "mean": round(float(power_law(n, *self.params)), 4), "low": round(float(low), 4),
                 "high": round(float(high), 4), "reach": reach_words(n, self.largest),
                 "unreliable": n / self.largest > REACH_UNRELIABLE}
@@ -106,6 +119,14 @@ class Curve:
                                          f"({cap:,} labels)"}
         share = len(draws) / max(1, len(needed) - 1)  # refits that reach the target at all
         low, high = (np.percentile(draws, [2.5, 97.5]) if len(draws) else (point, np.inf))
+        wider = self.allowance(point)
+        if wider:  # the misfit, as for accuracy: the curve a little higher or lower at that size
+            early, late = _solve(self.params, target - wider), _solve(self.params, target + wider)
+            low = max(self.largest, min(low, early if early is not None else self.largest))  # not yet there
+            if late is None or late > cap:
+                share = 0.0  # the lower curve never gets there: no upper bound
+            else:
+                high = max(high, late)
         return {"n": int(round(point)), "low": int(round(low)),
                 "high": int(round(high)) if share >= 0.975 and np.isfinite(high) else None,
                 "reason": reach_words(point, self.largest)}
@@ -144,7 +165,13 @@ def _fit_curve(method: str, cells: tuple, seed: int) -> Curve:
             ns += [n] * len(draw)
             ys += list(draw)
         boot.append(fit(ns, ys))
-    return Curve(method, params, sizes, [float(np.mean(by_size[n])) for n in sizes], np.array(boot))
+    misfit, reach = 0.0, 1.0
+    if len(sizes) >= 3:  # the backtest's point error: refit without the largest size, predict it
+        smaller = sizes[:-1]
+        refit = fit([n for n in smaller for _ in by_size[n]], [a for n in smaller for a in by_size[n]])
+        misfit = abs(float(power_law(sizes[-1], *refit)) - float(np.mean(by_size[sizes[-1]])))
+        reach = sizes[-1] / sizes[-2]
+    return Curve(method, params, sizes, [float(np.mean(by_size[n])) for n in sizes], np.array(boot), misfit, reach)
 
 
 def backtest(method: str, cells: list[tuple[int, float]]) -> dict | None:
@@ -163,7 +190,7 @@ def backtest(method: str, cells: list[tuple[int, float]]) -> dict | None:
 
 
 def study_cells(cells_frame) -> dict[str, list[tuple[int, float]]]:
-    """{method: [(train size, accuracy)]} from a study's cell frame (comparisons.study_report.cell_frame)."""
+    """{method: [(train size, accuracy)]} from a study's cell frame (comparisons.analysis.study_report.cell_frame)."""
     out: dict[str, list[tuple[int, float]]] = {}
     for row in cells_frame.itertuples():
         if row.accuracy is not None and row.train_size:

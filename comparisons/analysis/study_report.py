@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import display_source
-from .runs import RunRecord
-from .stats import mean_ci
-from .study import TRAIN_SIZE, Study, StudySpec, StudyStore, display, parse_axis, parse_method
+from comparisons.ground.data import display_source
+from comparisons.ground.runs import RunRecord
+from comparisons.ground.stats import mean_ci
+from comparisons.running.study import TRAIN_SIZE, Study, StudySpec, StudyStore, display, parse_axis, parse_method
 
 CELL_COLUMNS = ["method", "x", "x2", "seed", "train_size", "accuracy", "macro_f1", "seconds", "trainable_params",
                 "run_id"]
 TABLE_COLUMNS = ["method", "x", "x2", "n", "mean", "ci_low", "ci_high", "std", "interval", "seconds",
-                 "trainable_params"]
+                 "trainable_params", "nodes"]
 
 
 def axes_of(spec: StudySpec) -> list:
@@ -76,14 +76,16 @@ def summary_table(study: Study, records: dict[str, RunRecord], metric: str | Non
                              "mean": round(ci.mean, 4), "ci_low": round(ci.low, 4), "ci_high": round(ci.high, 4),
                              "std": round(ci.std, 4), "interval": ci.kind,
                              "seconds": round(float(sel["seconds"].mean()), 1),
-                             "trainable_params": int(params.iloc[0]) if len(params) else None})
+                             "trainable_params": int(params.iloc[0]) if len(params) else None,
+                             "nodes": ", ".join(sorted({str(n) for n in sel["node"] if n}))})
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     table["trainable_params"] = table["trainable_params"].astype("Int64")
     return table
 
 
-def display_table(table: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
-    """The table as the app shows it: 'mean ± half-width [low, high]' and named axis columns."""
+def display_table(table: pd.DataFrame, spec: StudySpec, where: str = "") -> pd.DataFrame:
+    """The table as the app shows it: 'mean ± half-width [low, high]' and named axis columns; for a study that ran on
+    Ray (`where`, as Study.where says it), the Ray nodes each row's cells ran on."""
     axes = axes_of(spec)
     shown = lambda name: name.replace("_", " ")  # noqa: E731 (a setting's name, read as words: "train size")
     out = pd.DataFrame({"method": table["method"], shown(axes[0].name): table["x"]})
@@ -97,6 +99,8 @@ def display_table(table: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
                                                                              table["interval"])]
     out["seconds per run"] = table["seconds"]
     out["trainable params"] = table["trainable_params"]
+    if "Ray" in (where or ""):
+        out["ran on (Ray nodes)"] = table["nodes"]
     return out
 
 

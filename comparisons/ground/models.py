@@ -15,10 +15,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .device import current_precision, device_name
-from .errors import UserError
-from .hub import hub_available, offline_reason
-from .lru import LRU
+from comparisons.ground.device import current_precision, device_name
+from comparisons.ground.errors import UserError
+from comparisons.ground.hub import hub_available, offline_reason
+from comparisons.ground.lru import LRU
 
 DEFAULT_LM = "gpt2"
 DEFAULT_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
@@ -31,7 +31,7 @@ _LOCK = threading.RLock()
 
 
 def cache_root() -> Path:
-    from .settings import settings
+    from comparisons.ground.settings import settings
 
     root = settings().cache_dir
     root.mkdir(parents=True, exist_ok=True)
@@ -68,7 +68,7 @@ class ResolvedModel:
 # ---------------------------------------------------------------- device
 
 def default_dtype():
-    """The dtype of models that only score, from the one precision policy (comparisons.device): bf16 where
+    """The dtype of models that only score, from the one precision policy (comparisons.ground.device): bf16 where
     native, fp16 on older GPUs, fp32 on a CPU."""
     return current_precision().torch_dtype
 
@@ -134,7 +134,7 @@ def _resolve(requested: str, default_hub: str, bundled: str, bundled_dir, what: 
     if req == bundled:
         return ResolvedModel(req, bundled, str(bundled_dir()))
     if req.startswith("run:"):  # a model saved by a run of this app (an adapted LM): runs/<id>/model
-        from .settings import settings
+        from comparisons.ground.settings import settings
 
         run_id = req[4:].strip()
         folder = settings().runs_dir / run_id / "model"

@@ -8,7 +8,7 @@ the machine's owner, passes no visitor and is not limited.
   folder on the server (another visitor's model lives in one), wherever a model is named.
 - Ceilings: every job's own estimate under TPR_MAX_JOB_MINUTES before it starts; a study under its cells and
   minutes caps; a visitor's records under TPR_MAX_RUNS (new runs are refused, records are never deleted for them).
-The limits come from comparisons.settings; each message says the limit and what to change.
+The limits come from comparisons.ground.settings; each message says the limit and what to change.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import dataclasses
 import os
 from dataclasses import dataclass
 
-from .errors import UserError
-from .settings import settings
+from comparisons.ground.errors import UserError
+from comparisons.ground.settings import settings
 
 VISITOR_PLACES = ("main", "more", "data")
 CPU_JOB_MINUTES, GPU_JOB_MINUTES = 30, 20  # a CPU Space is not an H200: its default ceiling is longer in minutes
@@ -37,7 +37,7 @@ class Limits:
 
     @classmethod
     def current(cls, gpu: bool | None = None) -> Limits:
-        from .device import gpu_present
+        from comparisons.ground.device import gpu_present
 
         s = settings()
         gpu = gpu_present() if gpu is None else gpu
@@ -94,7 +94,7 @@ def check_visitor_names(names, configs, what: str) -> None:
 
 def check_model_name(name: str, value: str | None, store) -> None:
     """One model name a visitor gave (a config's model or embedder, the neighbour viewer's embedder)."""
-    from .modelcard import hub_id
+    from comparisons.ground.modelcard import hub_id
 
     value = str(value or "").strip()
     if not value or value == "auto" or value.startswith("bundled:"):
@@ -152,14 +152,14 @@ def check_run_count(store, limits: Limits | None = None) -> None:
 # ---------------------------------------------------------------- identities and rates
 
 ADDRESS_BOARDS_FACTOR = 4  # a client address may create this many times a visitor's hourly boards (a shared room)
-BOARDS_BY_VISITOR = None  # comparisons.identity.Window instances, made on first use
+BOARDS_BY_VISITOR = None  # comparisons.running.identity.Window instances, made on first use
 BOARDS_BY_ADDRESS = None
 
 
 def check_identity(visitor, limits: Limits | None = None) -> None:
     """Refuse work from an identity that its client address started beyond TPR_NEW_VISITORS_PER_HOUR (an API
     client names its own page sessions; a logged-in Hugging Face user is not counted)."""
-    from .identity import IDENTITIES
+    from comparisons.running.identity import IDENTITIES
 
     limits = limits or Limits.current()
     if visitor is None or visitor.logged_in or not visitor.address:
@@ -172,7 +172,7 @@ def check_identity(visitor, limits: Limits | None = None) -> None:
 def check_board_rate(visitor, limits: Limits | None = None) -> None:
     """A visitor creates at most TPR_MAX_BOARDS_PER_HOUR boards an hour, a client address four times that."""
     global BOARDS_BY_VISITOR, BOARDS_BY_ADDRESS
-    from .identity import Window
+    from comparisons.running.identity import Window
 
     limits = limits or Limits.current()
     if BOARDS_BY_VISITOR is None:

@@ -1,8 +1,8 @@
 """Who a visitor is, decided by the server. A browser's identity is a random id that the server mints on the page's
 first load and sends in a signed (itsdangerous), HttpOnly cookie; an unsigned, forged or expired cookie is ignored,
 so a value of the right shape no longer makes a new visitor. New identities are rate-limited per client address,
-both the cookies minted here and the page sessions an API client opens (comparisons.service.Visitor ranks a Hugging
-Face login first, then this cookie, then the session).
+both the cookies minted here and the page sessions an API client opens (comparisons.serving.service.Visitor ranks a
+Hugging Face login first, then this cookie, then the session).
 
 The middleware is plain ASGI (no Gradio): `ui.launch` installs it in front of the app.
 """
@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict, deque
 from pathlib import Path
 
-from .settings import settings
+from comparisons.ground.settings import settings
 
 COOKIE = "tpr_visitor"
 MAX_AGE_SECONDS = 30 * 24 * 3600

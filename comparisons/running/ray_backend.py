@@ -1,7 +1,9 @@
 """Studies on Ray: each cell a Ray task, on a local Ray started in this process or on a cluster at an address. The
 driver puts the study's data into Ray's object store once; a task builds its cell's subset, runs the method with no
 run store (workers need neither the data path nor the runs folder), and returns the record, the node it ran on
-included; the driver writes it into the visitor's store, so ownership, Compare, boards and the decision card see
+included (and, only when the cell's settings ask to save the model, the model folder as a tar through the object
+store: the worker writes it in a scratch folder it then removes); the driver writes it into the visitor's store (the
+model under the disk caps, with its model card), so ownership, Compare, boards and the decision card see
 cells as from the local backend. A worker that dies mid-cell is retried by Ray (`max_retries`); Stop cancels the
 queued and running tasks and keeps finished cells; resume runs the unfinished ones on either backend. Live events come
 back through a Ray queue. Ray is an optional extra (`pip install .[ray]`): nothing here imports it at module level."""
@@ -11,7 +13,7 @@ import os
 import re
 import time
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 MAX_RETRIES = 4  # a worker (or node) that dies mid-cell: Ray reruns the task this many times
 ADDRESS = re.compile(r"^(auto|ray://[\w.\-]+:\d{1,5}|[\w.\-]+:\d{1,5})$")
@@ -30,7 +32,7 @@ def connect(address: str | None = None) -> dict:
     CPUs and GPUs. Returns where the study runs: {"address", "cpus", "gpus", "nodes"}. A bad or unreachable address is
     a one-line UserError, before any cell runs."""
     ray = ray_module()
-    from .settings import settings
+    from comparisons.ground.settings import settings
 
     address = (address or settings().ray_address or "").strip() or None
     if address and not ADDRESS.fullmatch(address):
@@ -42,7 +44,7 @@ def connect(address: str | None = None) -> dict:
             if address:
                 ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
             else:
-                from .device import detect
+                from comparisons.ground.device import detect
 
                 caps = detect()
                 ray.init(num_cpus=os.cpu_count() or 1, num_gpus=1 if caps.cuda else 0, include_dashboard=False,
@@ -75,14 +77,18 @@ def where_text(info: dict) -> str:
             f"{info['gpus']} GPUs)")
 
 
-def _cell_task(full, cell, eval_size, eval_seed: int, queue, base: dict) -> dict:
-    """One cell on a Ray worker: its subset (as comparisons.study.cell_data draws it: the cell's seed for train, the
-    study's eval seed), its config, the method with no store; the record as a dict."""
+def _cell_task(full, cell, eval_size, eval_seed: int, queue, base: dict) -> tuple[dict, bytes | None]:
+    """One cell on a Ray worker: its subset (as comparisons.running.study.cell_data draws it: the cell's seed for
+    train, the study's eval seed), its config, the method; the record as a dict, and the saved model folder as tar
+    bytes when the cell's config asks to save it (else None: the method runs with no store at all)."""
+    import shutil
+    import tempfile
+
     import ray
 
-    from .api import make_config, run_method
-    from .data import subset
-    from .runs import study_tag
+    from comparisons.ground.data import subset
+    from comparisons.ground.runs import RunStore, study_tag
+    from comparisons.running.api import make_config, run_method
 
     data = subset(full, cell.train_size, eval_size, seed=cell.seed, eval_seed=eval_seed)
     config = make_config(cell.method.method, cell.values)
@@ -94,20 +100,61 @@ def _cell_task(full, cell, eval_size, eval_seed: int, queue, base: dict) -> dict
             except Exception:  # a full queue drops live events, never the cell
                 pass
 
-    with study_tag(base["study_id"], cell.key):
-        record = run_method(cell.method.method, config, data, store=None, on_event=on_event)
+    scratch = tempfile.mkdtemp(prefix="tpr-ray-cell-") if getattr(config, "save_model", False) else None
+    try:
+        with study_tag(base["study_id"], cell.key):
+            record = run_method(cell.method.method, config, data, store=RunStore(scratch) if scratch else None,
+                                on_event=on_event)
+        folder = record.artifacts.pop("model_dir", None)
+        record.artifacts.pop("model_bytes", None)
+        model = pack_folder(folder) if scratch and folder else None
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     context = ray.get_runtime_context()
     record.hardware = {**record.hardware, "node": context.get_node_id()[:12]}
     record.diagnostics["ray"] = {"node_id": context.get_node_id(), "attempt": context.get_task_id()}
-    return record.to_dict()
+    return record.to_dict(), model
+
+
+def pack_folder(folder) -> bytes:
+    """A model folder as an uncompressed tar (safetensors do not compress), its files at the top."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(folder, arcname=".")
+    return buffer.getvalue()
+
+
+def unpack_folder(blob: bytes, folder) -> None:
+    """Into `folder` (made here), with tarfile's "data" filter: no absolute paths, links out or device files."""
+    import io
+    import tarfile
+
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r") as tar:
+        tar.extractall(folder, filter="data")
+
+
+def save_cell_model(runs, record, blob: bytes) -> None:
+    """The cell's model, sent back by its worker, saved under the visitor's disk caps with its model card; a full
+    disk or a cap keeps the record and says why the model is not there."""
+    from comparisons.ground.disk import save_model_folder
+
+    try:
+        save_model_folder(runs, record, lambda folder: unpack_folder(blob, folder), len(blob))
+    except UserError as e:
+        record.notices.append(f"The model was not saved: {e}")
+    runs.save(record)
 
 
 def _options(cell, full, info: dict) -> dict:
     """Resources of a cell's task: a GPU for a method that uses one where the cluster has GPUs, one CPU otherwise;
     memory from the project's estimate (capped at what the cluster has, so that it can be scheduled)."""
-    from . import registry
-    from .api import make_config
-    from .estimate_run import estimate_for
+    from comparisons.ground import registry
+    from comparisons.ground.estimate_run import estimate_for
+    from comparisons.running.api import make_config
 
     method = registry.get(cell.method.method)
     out = {"num_cpus": 1, "max_retries": MAX_RETRIES}
@@ -133,7 +180,7 @@ def run_cells(spec, full, todo: list, study, runs, *, emit, stop, on_record, inf
     ray = ray_module()
     from ray.util.queue import Queue
 
-    from .runs import RunRecord
+    from comparisons.ground.runs import RunRecord
 
     task = ray.remote(_cell_task)
     full_ref = ray.put(full)  # once; every task reads it from the object store
@@ -169,9 +216,12 @@ def run_cells(spec, full, todo: list, study, runs, *, emit, stop, on_record, inf
             for ref in ready:
                 cell, base = pending.pop(ref)
                 try:
-                    record = RunRecord.from_dict(ray.get(ref))
+                    out, model = ray.get(ref)
+                    record = RunRecord.from_dict(out)
                     record.study = {"study_id": study.study_id, "cell": cell.key}
                     runs.save(record)
+                    if model is not None:
+                        save_cell_model(runs, record, model)
                     on_record(cell, record, None)
                 except ray.exceptions.RayTaskError as e:
                     cause = e.cause if getattr(e, "cause", None) is not None else e

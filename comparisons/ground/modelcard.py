@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from . import registry
+from comparisons.ground import registry
 
 # The bundled offline models are copies of these Hub models: the card names the Hub id, never a server path.
 BUNDLED_HUB_IDS = {"bundled:SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -46,8 +46,8 @@ def card_for(record, repo: str | None = None):
     """The run's ModelCard (huggingface_hub), for the repo it will be pushed to (a placeholder until then)."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    from .data import display_source, hub_dataset
-    from .stats import accuracy_interval
+    from comparisons.ground.data import display_source, hub_dataset
+    from comparisons.ground.stats import accuracy_interval
 
     kind = _kind(record)
     base = hub_id(record.resolved.get("resolved_model") or record.resolved.get("resolved_embedder"))
@@ -72,7 +72,7 @@ def card_for(record, repo: str | None = None):
 
 
 def _body(record, repo, kind, base, interval) -> str:
-    from .data import display_source
+    from comparisons.ground.data import display_source
 
     m, d, t, hw = record.metrics or {}, record.diagnostics or {}, record.timings or {}, record.hardware or {}
     repo = repo or "<your-name>/<repo>"

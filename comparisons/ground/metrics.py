@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODULE = Path(__file__).with_name("evaluation") / "tpr_classification.py"
+MODULE = Path(__file__).parent.parent / "evaluation" / "tpr_classification.py"
 _LOCK = threading.Lock()
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import registry
-from .data import TweetData, display_source, leakage_report, summary
-from .errors import UserError
-from .runs import RunRecord, RunStore
-from .stats import accuracy_interval, paired_records, wilson
-from .templates import plain
+from comparisons.ground import registry
+from comparisons.ground.data import TweetData, display_source, leakage_report, summary
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.ground.stats import accuracy_interval, paired_records, wilson
+from comparisons.ground.templates import plain
 
 LM_FAMILIES = ("tune", "prompt", "retrieve")  # the language-model methods the peers are weighed against
 
@@ -207,7 +207,7 @@ def model_state(record: RunRecord) -> str:
     """'saved (540 MB)', 'model evicted' (the disk cap took it; the record stays) or '' (none saved)."""
     if record.artifacts.get("model_evicted"):
         return "model evicted"
-    from .disk import saved_model
+    from comparisons.ground.disk import saved_model
 
     if saved_model(record) is not None:
         size = record.artifacts.get("model_bytes")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import gate, registry
-from .data import TweetData, drop_leaked, load_data, subset
-from .device import distributed_env, run_scope
-from .errors import UserError
-from .gate import check_visitor_models  # noqa: F401  (re-exported: the one check of a visitor's models)
-from .runs import RunRecord, RunStore
+from comparisons.ground import registry
+from comparisons.ground.data import TweetData, drop_leaked, load_data, subset
+from comparisons.ground.device import distributed_env, run_scope
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.running import gate
+from comparisons.running.gate import check_visitor_models  # noqa: F401  (re-exported: the one check of a visitor's models)
 
 
 def config_class(method: str):
@@ -51,7 +52,7 @@ class Selection:
         data = subset(full, _cap(self.train_size, len(full.train), self.default_train),
                       _cap(self.eval_size, len(full.test), self.default_eval), self.seed)
         if self.drop:
-            from .data import drop_train_rows
+            from comparisons.ground.data import drop_train_rows
 
             bad = [r for rows in self.drop.values() for r in rows if not 0 <= int(r) < len(data.train)]
             if bad:
@@ -71,11 +72,11 @@ def run_method(method: str, config, data: TweetData, *, store: RunStore | None, 
                check_fit: bool = True) -> RunRecord | None:
     """Estimate the run's peak memory and time, refuse it with advice when it cannot fit the device, run
     it, and keep the estimate beside what was measured (record.diagnostics["estimate"])."""
-    from .disk import check_room, expected_bytes
-    from .estimate_run import estimate_for, saved_model_bytes
+    from comparisons.ground.disk import check_room, expected_bytes
+    from comparisons.ground.estimate_run import estimate_for, saved_model_bytes
 
     visitor = store is not None and store.owner is not None
-    if visitor:  # the visitor's gate (comparisons.gate): their fields, their models, their share
+    if visitor:  # the visitor's gate (comparisons.running.gate): their fields, their models, their share
         gate.check_visitor_config(config, store)
         gate.check_run_count(store)
     if store is not None:  # a model that cannot fit under the disk caps is refused before any work

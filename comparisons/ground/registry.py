@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 FAMILIES = ("tune", "prompt", "retrieve", "peer", "adapt")
 # The built-in methods, in the order they are shown (tabs, Run all, the API's endpoints).
@@ -69,14 +69,14 @@ class Method:
     handicaps: Callable = _no_lines  # (record) -> why it may rank below what the method can do
     findings: Callable = _no_facts  # (done records, newest) -> {concept: sentence}: the Guide, with your runs
     card: Callable = _no_facts  # (record) -> model-card facts: {"base_model", "lines", "tags", "no_metrics"}
-    memory: Callable = _nothing  # (config, data, gpu_name) -> comparisons.estimate.Estimate | None
+    memory: Callable = _nothing  # (config, data, gpu_name) -> comparisons.ground.estimate.Estimate | None
     seconds: Callable = _nothing  # (config, data, gpu_name) -> (seconds, parts) | None
     saved_bytes: Callable = _nothing  # (config) -> bytes of its saved model, None when it saves none
     data_parallel: Callable = _no_parallel  # (config) -> trains with the Trainer's data parallelism under torchrun
     advice: Callable = _advice  # (config) -> what to change when it does not fit the device
     run_all: Callable = _no_lines  # (gpu: bool) -> [(values, why)]: its steps in Run all
     left_out: Callable = _nothing  # (gpu: bool) -> why Run all leaves it out, or None
-    try_it: Callable = _nothing  # (context) -> adds its rows to Try it (comparisons.service.TryContext)
+    try_it: Callable = _nothing  # (context) -> adds its rows to Try it (comparisons.serving.service.TryContext)
     details: Callable = _nothing  # (context) -> adds what it shows of one eval tweet (the disagreement browser)
     board_settings: Callable | None = None  # (record) -> the config values a leaderboard entry shows
     # a sweep over one setting (the few-shot k-sweep): run(config, data, values, *, on_event, stop, store, on_record)
@@ -121,12 +121,12 @@ def _load(module_name: str) -> None:
     module = importlib.import_module(module_name)
     found = getattr(module, "METHOD", None)
     if not isinstance(found, Method):
-        raise ValueError(f"{module_name} declares no METHOD = comparisons.registry.Method(...)")
+        raise ValueError(f"{module_name} declares no METHOD = comparisons.ground.registry.Method(...)")
     _methods.setdefault(found.name, found)
 
 
 def _ensure() -> None:
-    from .settings import settings
+    from comparisons.ground.settings import settings
 
     extra = tuple(m.strip() for m in settings().methods.split(",") if m.strip())
     wanted = [m for m in BUILTIN + extra if m not in _loaded]

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted")
 # What a run resolved or chose (outputs), kept apart from `config` (what was asked for). Records written
@@ -91,7 +91,7 @@ class RunRecord:
         return self._label() + (" (cleaned)" if self.data.get("cleaning") else "")
 
     def _label(self) -> str:
-        from .registry import find
+        from comparisons.ground.registry import find
 
         method = find(self.method)  # None: a record of a method no longer installed still loads, by its name
         return method.short(self.config, self.resolved) if method is not None else self.method
@@ -326,11 +326,11 @@ class PeakMemory:
 
 
 def finish_predictions(record: RunRecord, y_true, probs, label_names, seconds: float) -> None:
-    """What every method records at the end: metrics (comparisons.metrics), each eval tweet's gold label,
+    """What every method records at the end: metrics (comparisons.ground.metrics), each eval tweet's gold label,
     prediction and probabilities, and the inference rate over `seconds`."""
     import numpy as np
 
-    from .metrics import classification_metrics
+    from comparisons.ground.metrics import classification_metrics
 
     probs = np.asarray(probs, dtype=float)
     y_true = [int(v) for v in y_true]
@@ -340,7 +340,7 @@ def finish_predictions(record: RunRecord, y_true, probs, label_names, seconds: f
     record.timings["inference_tweets_per_second"] = round(len(y_true) / max(seconds, 1e-9), 2)
 
 
-# The study cell that the runs started in this context belong to (comparisons.study sets it around each cell),
+# The study cell that the runs started in this context belong to (comparisons.running.study sets it around each cell),
 # so that a record is tagged from its first save: a cell killed mid-run is still known as the study's.
 _STUDY_TAG: contextvars.ContextVar[dict | None] = contextvars.ContextVar("tpr_study_tag", default=None)
 
@@ -357,7 +357,7 @@ def study_tag(study_id: str, cell: str):
 def new_record(method: str, config, data, precision: str | None = None) -> RunRecord:
     """A run's record before it starts. `precision`: what the method computes in when it is not the device
     policy's (an embedder, a frozen LM read in fp32, scikit-learn): the record says what ran, not what might have."""
-    from .device import device_info
+    from comparisons.ground.device import device_info
 
     hardware = device_info()
     if precision:

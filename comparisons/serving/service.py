@@ -1,7 +1,7 @@
 """What the app's handlers do, without Gradio: hold each visitor's session (stop flag, data selection),
 load the data selection, stream a method's run (or a k-sweep, or Run all) from a worker thread as
 `RunUpdate`s, answer Try it and neighbour look-ups. The face only wires these to components; the
-presentation they return comes from comparisons.report."""
+presentation they return comes from comparisons.analysis.report."""
 
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import registry, report
-from .api import Selection, make_config, run_method, summary_json
-from .data import TweetData
-from .device import on_zerogpu
-from .errors import UserError
-from .exports import export_folder
-from .identity import COOKIE
-from .lru import LRU
-from .runs import RunRecord, RunStore
-from .settings import settings
+from comparisons.analysis import report
+from comparisons.ground import registry
+from comparisons.ground.data import TweetData
+from comparisons.ground.device import on_zerogpu
+from comparisons.ground.errors import UserError
+from comparisons.ground.exports import export_folder
+from comparisons.ground.lru import LRU
+from comparisons.ground.runs import RunRecord, RunStore
+from comparisons.ground.settings import settings
+from comparisons.running.api import Selection, make_config, run_method, summary_json
+from comparisons.running.identity import COOKIE
 
 SOURCE_HUB = "Hub: mteb/tweet_sentiment_extraction"
 SOURCE_SAMPLE = "Bundled sample"
@@ -106,8 +107,8 @@ def runs_store(visitor: Visitor | None = None) -> RunStore:
 class Visitor:
     """Who is asking: the owner of the runs they make. `id` is "hf:<user>" when logged in with Hugging Face
     (OAuth on a Space), else "b:" + a hash of the id in the browser's cookie, which the server minted and signed
-    (comparisons.identity; it survives a page reload and a server restart), else "s:" + a hash of the page session
-    (an API client). The hashes are one-way: an id in a record or a board never lets anyone act as its owner.
+    (comparisons.running.identity; it survives a page reload and a server restart), else "s:" + a hash of the page
+    session (an API client). The hashes are one-way: an id in a record or a board never lets anyone act as its owner.
     `session` keys the page's stop flag and data selection; `address` is the client's (rate limits only)."""
 
     id: str
@@ -120,7 +121,7 @@ class Visitor:
     @classmethod
     def of(cls, session: str | None, cookie: str | None = None, hf_user: str | None = None,
            address: str = "", pro: bool = False) -> Visitor:
-        from .identity import hashed, verify
+        from comparisons.running.identity import hashed, verify
 
         session = session or "default"
         if hf_user:
@@ -135,7 +136,7 @@ class Visitor:
         return runs_store(self)
 
 
-VISITOR_COOKIE = COOKIE  # minted, signed and set by the server (comparisons.identity), HttpOnly
+VISITOR_COOKIE = COOKIE  # minted, signed and set by the server (comparisons.running.identity), HttpOnly
 
 
 # ---------------------------------------------------------------- data
@@ -143,7 +144,7 @@ VISITOR_COOKIE = COOKIE  # minted, signed and set by the server (comparisons.ide
 
 def parse_drop(text: str | None) -> dict | None:
     """'suspects: 1,5,9; conflicts: 3,4' (the Data tab's dropped rows) -> {"suspects": [1, 5, 9], ...}."""
-    from .quality import DROP_KINDS
+    from comparisons.analysis.quality import DROP_KINDS
 
     out = {}
     for part in [p.strip() for p in (text or "").split(";") if p.strip()]:
@@ -173,7 +174,7 @@ def selection_from_ui(source: str, upload: str | None, text_column: str, label_c
         src = "sample"
     else:
         src = None  # the Hub dataset, or the bundled sample with a notice when offline
-    from .config import SEED_MAX
+    from comparisons.ground.config import SEED_MAX
 
     try:
         seed = int(seed)
@@ -326,7 +327,7 @@ def run_all_plan(gpu: bool | None = None) -> list[tuple[str, dict, str]]:
     """Run all's sequence: (method, settings, why), each method's steps from its `run_all` hook (named presets with
     their reasons). On a CPU the fine-tunings are trimmed and retrieved few-shot gets 2 demonstrations."""
     if gpu is None:
-        from .models import device_name
+        from comparisons.ground.models import device_name
 
         gpu = device_name() == "cuda"
     return [(m.name, values, why) for m in registry.all_methods() for values, why in m.run_all(gpu)]
@@ -402,9 +403,9 @@ class StudyUpdate:
 def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
     """(spec, whole data, cells, cells already done) with everything checked; a UserError means nothing ran. A
     visitor's study (a store with an owner) passes the visitor's gate too: no owner-only setting or axis, no model
-    they may not use, and its cells and estimated minutes under the caps (comparisons.gate)."""
-    from . import gate
-    from .study import (
+    they may not use, and its cells and estimated minutes under the caps (comparisons.running.gate)."""
+    from comparisons.running import gate
+    from comparisons.running.study import (
         MAX_CELLS,
         StudySpec,
         StudyStore,
@@ -426,8 +427,8 @@ def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
         done = finished_cells(StudyStore(store), study)
     limits = gate.Limits.current() if visitor else None
     if visitor:  # settings and axes by any spelling (--forgetting-text, corpus) before any file is touched
-        from .api import config_class
-        from .study import MethodSpec, axis_text
+        from comparisons.running.api import config_class
+        from comparisons.running.study import MethodSpec, axis_text
 
         every = [MethodSpec(m, m, {}) for m in registry.names()]  # a setting may name any method's field
         spelled = field_names(every)
@@ -437,7 +438,7 @@ def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
     full = load_full(spec)
     cells = plan(spec, full, max_cells=limits.study_cells if visitor else MAX_CELLS)
     if visitor:
-        from .api import make_config
+        from comparisons.running.api import make_config
 
         for cell in cells:
             gate.check_visitor_config(make_config(cell.method.method, cell.values), store)
@@ -448,7 +449,7 @@ def plan_study(spec, resume: str | None = None, store: RunStore | None = None):
 
 def study_estimate_text(spec, resume: str | None = None, store: RunStore | None = None) -> str:
     """The study's size and estimated time before it starts (the sum of its cells' estimates)."""
-    from .study import estimate_seconds
+    from comparisons.running.study import estimate_seconds
 
     spec, full, cells, done = plan_study(spec, resume, store)
     seconds = estimate_seconds(spec, full, cells, skip=set(done))
@@ -463,7 +464,7 @@ def study_estimate_text(spec, resume: str | None = None, store: RunStore | None 
 def stream_study(spec, stop, store: RunStore | None = None, resume: str | None = None, poll: float = 0.5):
     """Run or resume a study in a worker thread, yielding StudyUpdates; the spec is checked (and the data
     loaded) before anything runs, so a bad spec raises UserError here."""
-    from .study import run_study
+    from comparisons.running.study import run_study
 
     store = store or runs_store()
     spec, full, _, _ = plan_study(spec, resume, store)
@@ -500,7 +501,7 @@ def progress_of(events: list[dict]) -> tuple[float, str]:
 
 
 def estimate_line(e: dict) -> str:
-    """An estimate (comparisons.estimate.Estimate.to_dict) in words."""
+    """An estimate (comparisons.ground.estimate.Estimate.to_dict) in words."""
     room = f" of {e['device_bytes'] / 2**30:.1f} GB" if e.get("device_bytes") else ""
     return f"estimated peak memory {e['memory_bytes'] / 2**30:.2f} GB{room}, about " + report.duration_text(
         e.get("seconds") or 0)
@@ -511,8 +512,8 @@ def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_nam
     """The estimated seconds of a job (a run, a k-sweep, Run all) on this device, or on `gpu_name` (a ZeroGPU
     call's GPU); None when a step cannot be sized. A visitor's settings (a store with an owner) pass their gate
     first, so that an estimate never reads a model they may not use."""
-    from . import gate
-    from .estimate_run import estimate_for
+    from comparisons.ground.estimate_run import estimate_for
+    from comparisons.running import gate
 
     if kind == "all":
         steps = [(m, v) for m, v, _ in run_all_plan(gpu=True if gpu_name else None)]
@@ -536,12 +537,12 @@ def job_seconds(kind: str, method: str, settings: dict, data: TweetData, gpu_nam
 def admit_job(visitor: Visitor, kind: str, method: str, settings: dict, data: TweetData | None,
               claim: bool = False) -> int:
     """Before a heavy job is queued (a run, a k-sweep, Run all, a data report): the visitor's identity, their
-    records cap and their share of the heavy queue (comparisons.jobs). The page's announcement (claim False, in the
-    light queue) also sizes the job and refuses it over the ceiling, so that the visitor hears it at once; the
+    records cap and their share of the heavy queue (comparisons.serving.jobs). The page's announcement (claim False, in
+    the light queue) also sizes the job and refuses it over the ceiling, so that the visitor hears it at once; the
     queue's own admission (claim True) stays cheap, and the job's settings, models and ceiling are checked again
     when it starts, before any work (check_job). Returns the job's id; a UserError says why it cannot be queued."""
-    from . import gate
-    from .jobs import HEAVY_JOBS
+    from comparisons.running import gate
+    from comparisons.serving.jobs import HEAVY_JOBS
 
     limits = gate.Limits.current()
     gate.check_identity(visitor, limits)
@@ -559,7 +560,7 @@ def admit_job(visitor: Visitor, kind: str, method: str, settings: dict, data: Tw
 def check_job(kind: str, method: str, settings: dict, data: TweetData, store: RunStore) -> None:
     """When a visitor's job starts, before any work: its settings and models (the visitor's gate) and its whole
     estimate under the ceiling. Each run of it is checked again by run_method."""
-    from . import gate
+    from comparisons.running import gate
 
     if store.owner is None:
         return
@@ -569,8 +570,8 @@ def check_job(kind: str, method: str, settings: dict, data: TweetData, store: Ru
 
 def admit_study(visitor: Visitor, claim: bool = True) -> int:
     """A study's place in the heavy queue (its plan passes the visitor's gate when it starts: plan_study)."""
-    from . import gate
-    from .jobs import HEAVY_JOBS
+    from comparisons.running import gate
+    from comparisons.serving.jobs import HEAVY_JOBS
 
     limits = gate.Limits.current()
     gate.check_identity(visitor, limits)
@@ -583,8 +584,8 @@ def estimate_text(method: str, values: dict, data: TweetData, gpu_name: str | No
                   store: RunStore | None = None) -> str:
     """The estimate for a run before it starts, for the method tabs' Estimate button (`gpu_name`: size it for
     that GPU instead of this process's device, e.g. a ZeroGPU call's); a visitor's settings pass their gate first."""
-    from . import gate
-    from .estimate_run import estimate_for
+    from comparisons.ground.estimate_run import estimate_for
+    from comparisons.running import gate
 
     config = make_config(method, values)
     if store is not None and store.owner is not None:
@@ -599,7 +600,7 @@ def estimate_text(method: str, values: dict, data: TweetData, gpu_name: str | No
 
 def model_archive(record: RunRecord | None) -> str | None:
     """A zip of a fine-tuned run's adapter or model folder, for download."""
-    from .disk import saved_model
+    from comparisons.ground.disk import saved_model
 
     folder = saved_model(record) if record is not None else None
     if folder is None:
@@ -612,7 +613,7 @@ def own_model_run(visitor: Visitor, run_id: str | None) -> RunRecord:
     """One of the visitor's own runs that has a saved model (another visitor's run reads as no run at all)."""
     if not run_id:
         raise UserError("choose one of your runs first.")
-    from .disk import require_saved_model
+    from comparisons.ground.disk import require_saved_model
 
     record = visitor.store().load(run_id)
     require_saved_model(record)
@@ -622,7 +623,7 @@ def own_model_run(visitor: Visitor, run_id: str | None) -> RunRecord:
 def push_model(visitor: Visitor, run_id: str | None, repo: str, oauth_token: str | None, private: bool = True) -> str:
     """Push one of the visitor's models to the Hub with their own login's token, and only that: the machine's
     HF_TOKEN is its owner's (the CLI's), never a visitor's, on a Space or off it."""
-    from .push import push
+    from comparisons.serving.push import push
 
     record = own_model_run(visitor, run_id)
     return push(record, repo, oauth_token or None, private=private)
@@ -703,7 +704,7 @@ class TryContext:
 
     @staticmethod
     def saved(record) -> bool:
-        from .disk import saved_model
+        from comparisons.ground.disk import saved_model
 
         return saved_model(record) is not None
 
@@ -730,7 +731,7 @@ def disagreements(data: TweetData, store: RunStore, kind: str = "all", a: str | 
                   threshold: float = 0.9, gold: str | None = None, query: str = "") -> dict:
     """The disagreement browser on the selection's eval split: the filtered rows as a table, every filter's count,
     and the runs (for the A/B pickers)."""
-    from .disagreement import FILTERS, browser
+    from comparisons.analysis.disagreement import FILTERS, browser
 
     records, _ = report.comparable(store.list(), data.fingerprint)
     b_ = browser(records, data)
@@ -774,9 +775,8 @@ def train_retriever(data: TweetData, embedder: str = "auto"):
 def neighbours_table(text: str, data: TweetData, embedder: str = "auto", k: int = 10,
                      store: RunStore | None = None) -> pd.DataFrame:
     """The train tweets nearest to `text` under `embedder` (a visitor's embedder passes their gate first)."""
+    from comparisons.running import gate
     from rag.run import explain
-
-    from . import gate
 
     if store is not None and store.owner is not None:
         gate.check_model_name("embedder", embedder, store)
@@ -793,7 +793,7 @@ def wait_seconds(t0: float) -> str:
 
 
 def board_store():
-    from .board import BoardStore
+    from comparisons.serving.board import BoardStore
 
     return BoardStore(runs_store())
 
@@ -803,9 +803,9 @@ def create_board(visitor: Visitor, nickname: str = "", title: str = "", fix_sele
     that all entries are scored on one eval split. Rate-limited per visitor and per client address."""
     from dataclasses import asdict
 
-    from . import gate
-    from .board import check_nickname, to_json
-    from .data import display_source
+    from comparisons.ground.data import display_source
+    from comparisons.running import gate
+    from comparisons.serving.board import check_nickname, to_json
 
     name = check_nickname(nickname, visitor.name)
     gate.check_identity(visitor)
@@ -822,8 +822,8 @@ def create_board(visitor: Visitor, nickname: str = "", title: str = "", fix_sele
 
 def join_board(visitor: Visitor, code: str, nickname: str = "") -> dict:
     """Join a board; a board with a fixed selection becomes the visitor's data selection."""
-    from . import gate
-    from .board import to_json
+    from comparisons.running import gate
+    from comparisons.serving.board import to_json
 
     store = board_store()
     gate.check_identity(visitor)
@@ -835,7 +835,7 @@ def join_board(visitor: Visitor, code: str, nickname: str = "") -> dict:
 
 def board_json(code: str, visitor: Visitor | None) -> dict:
     """A board's leaderboard for one of its members (run ids for its host only); None: the machine's owner."""
-    from .board import to_json
+    from comparisons.serving.board import to_json
 
     store = board_store()
     board = store.load(code)

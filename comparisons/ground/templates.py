@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import string
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 _PARSER = string.Formatter()
 _MARKDOWN_SPECIALS = "\\`*_{}[]()<>#+!|~:."  # ':' and '.' too: "https://x.y" and "www.x.y" are not autolinked

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .data import Split, TweetData, normalise_text
-from .errors import UserError
+from comparisons.ground.data import Split, TweetData, normalise_text
+from comparisons.ground.errors import UserError
 
 URL = re.compile(r"(https?://\S+|www\.\S+)", re.IGNORECASE)
 MENTION = re.compile(r"@\w+")
@@ -90,7 +90,7 @@ def label_suspects(labels, probs) -> tuple[list[int], np.ndarray]:
     from cleanlab.rank import get_label_quality_scores
 
     y = np.asarray(labels)
-    from .device import pool_jobs
+    from comparisons.ground.device import pool_jobs
 
     # cleanlab starts a process pool by default: none inside a ZeroGPU call's daemonic worker
     ranked = find_label_issues(y, probs, return_indices_ranked_by="self_confidence", n_jobs=pool_jobs())

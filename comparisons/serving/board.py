@@ -4,7 +4,7 @@ on the board's split make its leaderboard. The host can remove entries, freeze t
 kept as it stood) and export it. Boards live as `<runs>/boards/<CODE>.json`, beside the runs they rank.
 
 A board shows each entry's summary (who, method, settings, accuracy with its interval, time); the runs themselves
-stay their owners' (comparisons.runs.RunStore): nobody else can open, delete or download them.
+stay their owners' (comparisons.ground.runs.RunStore): nobody else can open, delete or download them.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import registry
-from .errors import UserError
-from .runs import RunRecord, RunStore, write_json_atomic
-from .templates import plain
+from comparisons.ground import registry
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord, RunStore, write_json_atomic
+from comparisons.ground.templates import plain
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: codes are read aloud and typed from a slide
 CODE_LENGTH = 6
@@ -47,7 +47,7 @@ def _now() -> str:
 @dataclass
 class Board:
     code: str
-    host: str  # the host's owner id (comparisons.service.Visitor.id)
+    host: str  # the host's owner id (comparisons.serving.service.Visitor.id)
     title: str = ""
     created_at: str = ""
     fingerprint: str = ""  # the fixed eval split; "" ranks each eval split apart
@@ -209,7 +209,7 @@ class BoardStore:
         """The leaderboard, best accuracy first (each eval split ranked apart when the board fixes none)."""
         if board.frozen_at:
             return [dict(r) for r in board.frozen_rows]
-        from .stats import accuracy_interval
+        from comparisons.ground.stats import accuracy_interval
 
         rows = []
         for r in self.entries(board):

@@ -1,5 +1,5 @@
 """A bounded runs folder. Records are small and always kept; model folders are what fills a disk (a full
-fine-tuning of the 135M model saves ~540 MB). Two caps, from the environment (comparisons.settings):
+fine-tuning of the 135M model saves ~540 MB). Two caps, from the environment (comparisons.ground.settings):
 `TPR_RUNS_MAX_GB` for the whole runs folder and `TPR_OWNER_MAX_GB` for each visitor's runs.
 
 Before a run that saves a model starts, `check_room` refuses it when its model could not fit even after its
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
-from .settings import settings
+from comparisons.ground.errors import UserError
+from comparisons.ground.settings import settings
 
 GB = 2**30
 # A model's files beyond its tensors: configs and the model card, and the tokenizer's files, which take about 60-70
@@ -92,7 +92,7 @@ class _Model:
 def _inventory(store, owner: str, exclude: str = "") -> tuple[list[_Model], int]:
     """(every finished run's saved model in the folder, oldest first; the bytes of `owner`'s runs), from one
     reading of the records."""
-    from .runs import RunStore
+    from comparisons.ground.runs import RunStore
 
     models, owner_bytes = [], 0
     for r in RunStore(store.root).list():
@@ -160,7 +160,7 @@ def make_room(store, owner: str, nbytes: float, keep: str = "", caps: Caps | Non
 
 
 def _evict(store, model: _Model, why: str) -> None:
-    from .runs import RunStore
+    from comparisons.ground.runs import RunStore
 
     owner_store = RunStore(store.root)
     record = owner_store.load(model.run_id)
@@ -193,7 +193,7 @@ def save_model_folder(store, record, write: Callable[[Path], None], tensor_bytes
     """Write a run's model folder with room made first and a model card inside, atomically: `write(folder)` fills a
     temporary folder beside the record, which is renamed to `model/` once complete. A full disk removes the partial
     folder and raises DiskFull (the run is then recorded as failed, with the reason)."""
-    from .modelcard import write_card
+    from comparisons.ground.modelcard import write_card
 
     need = expected_bytes(tensor_bytes)
     check_room(store, record.owner, need)

@@ -1,14 +1,14 @@
 """The decision card: which method to use for the visitor's labels, accuracy target, latency budget and hardware, with
-its price. Evidence comes from a study over train_size (forecasts with intervals: comparisons.forecast) or, without
-one, from the visitor's finished runs on one eval split (Wilson intervals, paired tests). The recommendation is the
-cheapest method to serve among those statistically tied with the best that fits the budgets, in one sentence with its
-reasons, followed by what is missing to decide and a study that would supply it."""
+its price. Evidence comes from a study over train_size (forecasts with intervals: comparisons.analysis.forecast) or,
+without one, from the visitor's finished runs on one eval split (Wilson intervals, paired tests). The recommendation is
+the cheapest method to serve among those statistically tied with the best that fits the budgets, in one sentence with
+its reasons, followed by what is missing to decide and a study that would supply it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import registry
-from .errors import UserError
+from comparisons.ground import registry
+from comparisons.ground.errors import UserError
 
 # Hugging Face Spaces hardware, hourly prices in US dollars as listed on huggingface.co/pricing (read 2025-06; this
 # machine is offline, so they are not re-read: check the page before budgeting). GPU name: the estimate's rates.
@@ -52,7 +52,7 @@ class Inputs:
 def _serving_ms(ms: float | None, method_name: str, hardware: str) -> tuple[float | None, bool]:
     """(ms per tweet on `hardware`, estimated?): measured here; on a GPU scaled by the estimate's rates for methods
     that use one (scikit-learn stays on the CPU)."""
-    from .estimate import device_rate
+    from comparisons.ground.estimate import device_rate
 
     gpu = HARDWARE[hardware]["gpu"]
     method = registry.find(method_name)
@@ -83,7 +83,7 @@ def serving_ms(record, others=()) -> float | None:
 
 
 def _row_of_run(r, labels: int | None, target: float | None, others=()) -> dict:
-    from .stats import accuracy_interval
+    from comparisons.ground.stats import accuracy_interval
 
     t = r.timings
     low, high = accuracy_interval(r) or (r.metrics["accuracy"], r.metrics["accuracy"])
@@ -111,7 +111,7 @@ def _model_mb(record) -> float | None:
 
 def card(records: list, inputs: Inputs, study_cells=None, study_records: dict | None = None) -> dict:
     """The card as a dict (the CLI's JSON): per method its evidence, the tied set and the recommendation."""
-    from . import forecast
+    from comparisons.analysis import forecast
 
     inputs.check()
     done = [r for r in records if r.status == "completed" and r.metrics.get("accuracy") is not None
@@ -193,7 +193,7 @@ def _int(v):
 def _tied(m: dict, best: dict, done: list) -> bool:
     """Tied with the best: a paired test on the same eval tweets where both are runs (interval covers 0); else the
     two intervals overlap."""
-    from .stats import paired_records
+    from comparisons.ground.stats import paired_records
 
     if m.get("run_id") and best.get("run_id"):
         a = next((r for r in done if r.run_id == best["run_id"]), None)
@@ -322,9 +322,9 @@ def markdown(c: dict) -> str:
 def for_store(store, inputs: Inputs, study_id: str | None = None, fingerprint: str | None = None) -> dict:
     """The card from a run store: a study's cells when `study_id` names one (its axis must be train_size), else the
     finished runs on the eval split `fingerprint` (default: the newest run's)."""
-    from . import report
-    from .study import TRAIN_SIZE, StudySpec, StudyStore
-    from .study_report import axes_of, cell_frame
+    from comparisons.analysis import report
+    from comparisons.analysis.study_report import axes_of, cell_frame
+    from comparisons.running.study import TRAIN_SIZE, StudySpec, StudyStore
 
     inputs.check()
     if study_id:

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 
 def cli_token() -> str | None:
     """The token the command line pushes with: HF_TOKEN, the machine owner's. The app never uses it: a visitor
-    pushes with their own login (comparisons.service.push_model), on a Space and off it."""
+    pushes with their own login (comparisons.serving.service.push_model), on a Space and off it."""
     return os.environ.get("HF_TOKEN") or None
 
 
 def check_push(repo: str, token: str | None) -> str:
-    from .modelcard import REPO_ID
+    from comparisons.ground.modelcard import REPO_ID
 
     """Why a push cannot happen, said before any work (a bad repo id, no token, offline); the repo id otherwise.
     The missing token comes first: signing in is what a visitor can do about it."""
@@ -33,9 +33,9 @@ def check_push(repo: str, token: str | None) -> str:
 
 def push(record, repo: str, token: str | None, private: bool = True, endpoint: str | None = None) -> str:
     """Upload a run's model folder (with its card, for that repo) to the Hub; returns the repo's URL."""
-    from .disk import require_saved_model
-    from .hub import offline_reason
-    from .modelcard import NOT_PUSHED, card_for
+    from comparisons.ground.disk import require_saved_model
+    from comparisons.ground.hub import offline_reason
+    from comparisons.ground.modelcard import NOT_PUSHED, card_for
 
     repo = check_push(repo, token)
     folder = require_saved_model(record)

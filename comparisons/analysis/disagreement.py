@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .data import TweetData
-from .errors import UserError
-from .runs import RunRecord
+from comparisons.ground.data import TweetData
+from comparisons.ground.errors import UserError
+from comparisons.ground.runs import RunRecord
 
 FILTERS = {
     "all": "every tweet",

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 # Where a field appears in the app: the tab's first row, its "More settings", the Data tab (which owns
 # the seed shared by the data subsets and the method, as the CLI's --seed does), or nowhere but the CLI

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import UserError, check
-from .hub import hub_available, offline_reason
+from comparisons.ground.errors import UserError, check
+from comparisons.ground.hub import hub_available, offline_reason
 
 DEFAULT_HUB_DATASET = "mteb/tweet_sentiment_extraction"
-SAMPLE_PATH = Path(__file__).with_name("sample_tweets.csv")
+SAMPLE_PATH = Path(__file__).parent.parent / "sample_tweets.csv"
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
 TEXT_COLUMNS = ("text", "sentence", "tweet", "content")
 LABEL_COLUMNS = ("label", "sentiment", "label_text")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UserError
+from comparisons.ground.errors import UserError
 
 CONFIDENCE = 0.95
 ALPHA = 1 - CONFIDENCE
