@@ -5,6 +5,8 @@ fitted (comparisons.analysis.forecast); then both methods measured at 4,096 (3 s
 
     python -m bench.forecast_backtest [--methods baseline,rag:linear] [--sizes 64,256,1024] [--at 4096,all]
     python -m bench.forecast_backtest --cells bench/out/forecast_backtest_cells.csv   # refit the saved cells only
+    python -m bench.forecast_backtest --methods lora --preset cpu --sizes 32,128,512 --at 2048 --eval-size 1000 \
+        --out bench/out/forecast_backtest_lora.json
 
 Every cell (method, train size, seed, accuracy; fitted or measured) is saved beside the JSON, so that a change to the
 fit or its intervals is judged on the same measurements without running them again.
@@ -23,15 +25,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from comparisons.analysis import forecast, study_report  # noqa: E402
 from comparisons.ground.runs import RunStore  # noqa: E402
 from comparisons.ground.settings import settings  # noqa: E402
-from comparisons.running.study import StudySpec, StudyStore, load_full, run_study  # noqa: E402
+from comparisons.running.study import STUDY_PRESETS, StudySpec, StudyStore, load_full, run_study  # noqa: E402
 
 from .common import save, stamp  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
-def study_cells(methods, sizes, seeds, tweets, runs, eval_size):
-    spec = StudySpec(methods=methods, axis=f"train_size={sizes}", seeds=seeds, eval_size=eval_size, data=str(tweets))
+def study_cells(methods, sizes, seeds, tweets, runs, eval_size, settings_=None):
+    spec = StudySpec(methods=methods, axis=f"train_size={sizes}", seeds=seeds, eval_size=eval_size, data=str(tweets),
+                     settings=settings_ or {})
     study = run_study(spec, runs=runs, full=load_full(spec))
     return study_report.cell_frame(study, StudyStore(runs).records(study))
 
@@ -45,6 +48,8 @@ def main() -> None:
     p.add_argument("--eval-size", default="all")
     p.add_argument("--out", default=str(HERE / "out" / "forecast_backtest.json"))
     p.add_argument("--cells", help="a CSV saved by an earlier run: refit its cells, run nothing")
+    p.add_argument("--preset", help="the settings of a study preset (cpu: LoRA's CPU recipe of the Studies tab)")
+    p.add_argument("--at-seeds", type=int, help="seeds of the measured sizes (default: --seeds)")
     args = p.parse_args()
     t0 = time.perf_counter()
     if args.cells:
@@ -60,12 +65,13 @@ def main() -> None:
         raise SystemExit(f"the real tweets are not at {tweets} (set TPR_SHARED_DATA)")
     runs = RunStore(tempfile.mkdtemp(prefix="tpr-forecast-"))
     methods = [m.strip() for m in args.methods.split(",")]
-    fitted = study_cells(methods, args.sizes, args.seeds, tweets, runs, args.eval_size)
+    shared = STUDY_PRESETS[args.preset].spec["settings"] if args.preset else {}
+    fitted = study_cells(methods, args.sizes, args.seeds, tweets, runs, args.eval_size, shared)
     print(f"[{time.perf_counter() - t0:.0f} s] study done: {len(fitted)} cells", flush=True)
     measured = []
     for at in args.at.split(","):
-        seeds = 1 if at == "all" else args.seeds  # all the train tweets: every seed draws the same rows
-        cells = study_cells(methods, at, seeds, tweets, runs, args.eval_size)
+        seeds = 1 if at == "all" else (args.at_seeds or args.seeds)  # all the train tweets: every seed the same rows
+        cells = study_cells(methods, at, seeds, tweets, runs, args.eval_size, shared)
         measured.append(cells)
         print(f"[{time.perf_counter() - t0:.0f} s] measured at {at}: {len(cells)} cells", flush=True)
     import pandas as pd
