@@ -12,8 +12,9 @@ if not GPU_RUN:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    # The suite runs on pytest-xdist, a worker a core (`-n auto`): each worker, and every app, CLI and Ray process its
-    # tests start, uses its share of the cores, so that parallel tests do not thrash one another.
+    # The suite runs on pytest-xdist, a worker a core, a test file a worker (`-n auto --dist loadfile`: a file's tests
+    # keep their order, as the browser journeys and Ray's tests need): each worker, and every app, CLI and Ray process
+    # its tests start, uses its share of the cores, so that parallel tests do not thrash one another.
     _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     os.environ.setdefault("OMP_NUM_THREADS", str(_share))
 os.environ.setdefault("TPR_SECRET", "the-test-suite's-cookie-signing-key")  # no key file written into ./runs

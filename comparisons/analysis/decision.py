@@ -93,8 +93,24 @@ def _row_of_run(r, labels: int | None, target: float | None, others=()) -> dict:
                                    "high": round(high, 4)},
             "train_seconds": t.get("train_seconds", t.get("fit_seconds", t.get("total_seconds"))),
             "ms_per_tweet": serving_ms(r, others), "peak_memory_mb": r.peak_memory_mb,
-            "trainable_params": r.trainable_params, "model_mb": _model_mb(r), "forecast_at": None,
+            "trainable_params": r.trainable_params, **_model_size(r), "forecast_at": None,
             "labels_for_target": None if target is None else {"n": None, "reason": "needs a study over train sizes"}}
+
+
+def _model_size(record) -> dict:
+    """The model's size on disk: its saved folder's, else the method's estimate from its config (a study's cells and
+    runs that saved none), marked estimated; None for a method that has no model to save (RAG, few-shot)."""
+    measured = _model_mb(record)
+    if measured is not None:
+        return {"model_mb": measured, "model_mb_estimated": False}
+    try:
+        from comparisons.ground import registry
+        from comparisons.running.api import make_config
+
+        size = registry.get(record.method).saved_bytes(make_config(record.method, record.config))
+    except Exception:  # a method no longer installed, a model whose config cannot be read here
+        size = None
+    return {"model_mb": round(size / 2**20, 3) if size else None, "model_mb_estimated": bool(size)}
 
 
 def _model_mb(record) -> float | None:
@@ -106,7 +122,7 @@ def _model_mb(record) -> float | None:
     path = Path(folder)
     if not path.exists():
         return None
-    return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 1)
+    return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20, 3)
 
 
 def card(records: list, inputs: Inputs, study_cells=None, study_records: dict | None = None) -> dict:
@@ -140,7 +156,7 @@ def card(records: list, inputs: Inputs, study_cells=None, study_records: dict | 
                 "ms_per_tweet": serving_ms(run, list((study_records or {}).values())),
                 "peak_memory_mb": getattr(run, "peak_memory_mb", None),
                 "trainable_params": None if not len(near) else _int(near["trainable_params"].iloc[0]),
-                "model_mb": None})
+                **(_model_size(run) if run is not None else {"model_mb": None, "model_mb_estimated": False})})
     else:
         newest: dict[str, object] = {}
         for r in done:  # newest first: one run per label
@@ -290,14 +306,18 @@ def _suggestion(methods, labels) -> dict | None:
     return {"methods": names, "train_sizes": sorted({max(16, top // 16), max(32, top // 4), top}), "seeds": 3}
 
 
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 1e6 else f"{n / 1e3:.0f} k" if n >= 1e3 else str(n)
+
+
 def markdown(c: dict) -> str:
     """The card for the page and the Markdown export."""
     hw = HARDWARE[c["hardware"]]
     lines = [f"**Recommendation.** {c['recommendation']['sentence']}", "",
              f"Labels: {c['labels'] or '—'} · target: {c['target'] or '—'} · latency budget: "
              f"{str(c['max_ms']) + ' ms' if c['max_ms'] else '—'} · serving on: {hw['title']}", "",
-             "| method | accuracy (95 % CI) | labels for target | train s | ms / tweet | $ per million |",
-             "|---|---|---|---|---|---|"]
+             "| method | accuracy (95 % CI) | labels for target | train s | ms / tweet | $ per million | memory MB "
+             "| model MB | trainable |", "|---|---|---|---|---|---|---|---|---|"]
     for m in c["methods"]:
         t = m.get("labels_for_target") or {}
         need = f"{t['n']:,}" if t.get("n") else (t.get("reason", "—") if t else "—")
@@ -305,7 +325,12 @@ def markdown(c: dict) -> str:
         ms = "—" if m["ms_on_hardware"] is None else f"{m['ms_on_hardware']:.2f}{est}"
         dollars = "—" if m.get("dollars_per_million") is None else f"{m['dollars_per_million']:.2f}"
         train = "—" if m["train_seconds"] is None else f"{m['train_seconds']:.0f}"
-        lines.append(f"| {m['method']} | {_acc(m)} | {need} | {train} | {ms} | {dollars} |")
+        memory = "—" if m.get("peak_memory_mb") is None else f"{m['peak_memory_mb']:,.0f}"
+        size = "—" if m.get("model_mb") is None else f"{m['model_mb']:,.1f}" if m["model_mb"] >= 0.1 else "< 0.1"
+        size += " (est.)" if m.get("model_mb_estimated") else ""
+        params = "—" if m.get("trainable_params") is None else _count(m["trainable_params"])
+        cells = [m["method"], _acc(m), need, train, ms, dollars, memory, size, params]
+        lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Tied with the best: " + ", ".join(c["tied_with_best"]) + ".")
     if c["missing"]:

@@ -127,6 +127,30 @@ def test_the_card_from_runs_recommends_the_cheapest_tied_method_and_says_what_is
     assert "Prices:" in markdown(priced) and "(est.)" in markdown(priced)
 
 
+def test_the_card_shows_memory_model_size_and_trainable_parameters(tmp_path, tiny_gpt2):
+    """The issue's columns: memory, the model's size on disk (measured from its folder, else the method's estimate,
+    marked), trainable parameters; a method without a model to save shows a dash."""
+    data = subset(load_data("sample"), 48, 24, seed=0)
+    tune = {"model": tiny_gpt2, "mode": "lora", "forgetting_tokens": 0, "n_evals": 1, "curve_size": 8, "batch_size": 8}
+    cards = {}
+    for saved in (True, False):
+        store = RunStore(tmp_path / str(saved))
+        run_method("finetune", make_config("finetune", {**tune, "save_model": saved}), data, store=store)
+        run_method("rag", make_config("rag", {"mode": "knn", "embedder": "test-hash"}), data, store=store)
+        cards[saved] = for_store(store, Inputs())
+    lora = {saved: next(m for m in c["methods"] if m["registry"] == "finetune") for saved, c in cards.items()}
+    assert lora[True]["model_mb"] > 0 and not lora[True]["model_mb_estimated"]
+    # the estimate from the config: of the right order (a tiny model's folder is mostly fixed-size files)
+    assert lora[False]["model_mb_estimated"] and 0.25 < lora[False]["model_mb"] / lora[True]["model_mb"] < 4
+    assert lora[True]["trainable_params"] > 0 and lora[True]["peak_memory_mb"] > 0
+    table = [line for line in markdown(cards[False]).splitlines() if line.startswith("|")]
+    assert table[0].endswith("| memory MB | model MB | trainable |") and all(row.count("|") == 10 for row in table)
+    row = next(r for r in table if r.startswith(f"| {lora[False]['method']} |")).split(" | ")
+    assert row[-2].endswith("(est.)") and row[-1].strip(" |") not in ("", "—")  # estimated size; its parameters
+    rag = next(r for r in table if r.startswith("| rag knn"))
+    assert rag.split(" | ")[-2] == "—"  # nothing saved, nothing to estimate
+
+
 def test_the_card_from_a_study_forecasts_labels_for_a_target(tmp_path):
     store = RunStore(tmp_path)
     spec = StudySpec(methods=["baseline", "rag:linear"], axis="train_size=25,50,100,200", seeds=2, eval_size=60,

@@ -20,9 +20,6 @@ from comparisons.ground.runs import RunStore
 from comparisons.running.study import StudySpec, StudyStore, run_study
 from tests.conftest import free_port
 
-# One Ray at a time: under pytest-xdist these tests share one worker (`--dist loadgroup`), as the two-node test starts
-# and stops its own cluster.
-pytestmark = pytest.mark.xdist_group("ray")
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (scripts/setup.sh --test installs it)")
 RAY = str(Path(sys.executable).with_name("ray"))
 
