@@ -16,6 +16,7 @@ import time
 from comparisons.ground.errors import UserError
 
 MAX_RETRIES = 4  # a worker (or node) that dies mid-cell: Ray reruns the task this many times
+_CONNECTED: str | None = None  # the address this process joined ("local": a Ray it started), kept between studies
 ADDRESS = re.compile(r"^(auto|ray://[\w.\-]+:\d{1,5}|[\w.\-]+:\d{1,5})$")
 
 
@@ -39,6 +40,9 @@ def connect(address: str | None = None) -> dict:
         raise UserError(f"a Ray address looks like host:port, ray://host:port or auto; got {address[:80]!r}.")
     if address and address != "auto":
         _check_reachable(address)
+    global _CONNECTED
+    if ray.is_initialized() and _CONNECTED != (address or "local"):  # joined elsewhere before: leave it first
+        ray.shutdown()
     if not ray.is_initialized():
         try:
             if address:
@@ -47,11 +51,13 @@ def connect(address: str | None = None) -> dict:
                 from comparisons.ground.device import detect
 
                 caps = detect()
-                ray.init(num_cpus=os.cpu_count() or 1, num_gpus=1 if caps.cuda else 0, include_dashboard=False,
-                         log_to_driver=False, ignore_reinit_error=True)
+                # address="local": a new Ray of this process's own, never a cluster `ray start` left on the machine
+                ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=1 if caps.cuda else 0,
+                         include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
         except Exception as e:  # ConnectionError, a timeout, a version mismatch: said in one line
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
             raise UserError(f"cannot reach the Ray cluster at {address}: {first}") from None
+        _CONNECTED = address or "local"
     res = ray.cluster_resources()
     return {"address": address or "local", "cpus": int(res.get("CPU", 0)), "gpus": int(res.get("GPU", 0)),
             "nodes": len([n for n in ray.nodes() if n.get("Alive")])}

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,13 +25,16 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed (scripts
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
-@pytest.fixture(autouse=True)
-def _ray_env(monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a test cluster on localhost; a real one keeps Ray's tokens
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    yield
-    if ray.is_initialized():
-        ray.shutdown()
+@pytest.fixture(scope="module", autouse=True)
+def _ray_env():
+    """One local Ray for the module's studies (started by the first, joined by the others, as the app keeps it); the
+    two-node test leaves it for its own cluster (connect() leaves a Ray it did not ask for)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_AUTH_MODE", "disabled")  # a test cluster on localhost; a real one keeps Ray's tokens
+        mp.setenv("RAY_USAGE_STATS_ENABLED", "0")
+        yield
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 def spec(methods=("baseline",), sizes="40,80,160", seeds=2):
@@ -159,3 +163,6 @@ def test_cells_run_on_two_nodes_and_a_killed_worker_node_does_not_stop_the_study
         if ray.is_initialized():
             ray.shutdown()
         _stop_ray_started_since(processes)
+        current = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"  # what `ray start` wrote, as `ray stop`
+        if current.exists() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
