@@ -3,6 +3,8 @@ CPUs at least 1.6x faster than local sequential on this machine). Each backend r
 empty embedding cache, so neither reuses the other's work; the cells' accuracies are compared too.
 
     python -m bench.ray_study [--methods baseline,rag:knn,rag:linear] [--sizes 500,1000,2000,4000] [--eval-size 1000]
+    python -m bench.ray_study --methods lora,baseline,rag:linear --preset cpu --sizes 64,256 --eval-size 300 \
+        --out bench/out/ray_study_mixed.json   # a mixed study: LoRA cells beside cheap ones
 """
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ import json, sys, time
 from comparisons.ground.runs import RunStore
 from comparisons.running.study import StudySpec, StudyStore, run_study
 from comparisons.analysis.study_report import cell_frame
-spec = StudySpec(methods={methods!r}, axis="train_size={sizes}", seeds={seeds}, eval_size={eval_size!r}, data={data!r})
+spec = StudySpec(methods={methods!r}, axis="train_size={sizes}", seeds={seeds}, eval_size={eval_size!r}, data={data!r},
+                 settings={settings!r})
 t0 = time.perf_counter()
 store = RunStore({runs!r})
 study = run_study(spec, runs=store, backend={backend!r})
@@ -36,11 +39,20 @@ print("RESULT " + json.dumps({{"wall": wall, "status": study.status, "where": st
 """
 
 
+def settings_of(args) -> dict:
+    if not args.preset:
+        return {}
+    from comparisons.running.study import STUDY_PRESETS
+
+    return STUDY_PRESETS[args.preset].spec["settings"]
+
+
 def run(backend: str, args, data: str) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TPR_EMBED_CACHE": tempfile.mkdtemp(prefix=f"emb-{backend}-"),
            "TPR_CACHE": tempfile.mkdtemp(prefix=f"cache-{backend}-"), "RAY_USAGE_STATS_ENABLED": "0"}
     code = ONE.format(methods=args.methods.split(","), sizes=args.sizes, seeds=args.seeds, eval_size=args.eval_size,
-                      data=data, runs=tempfile.mkdtemp(prefix=f"runs-{backend}-"), backend=backend)
+                      data=data, runs=tempfile.mkdtemp(prefix=f"runs-{backend}-"), backend=backend,
+                      settings=settings_of(args))
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=3600)
     line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
@@ -59,6 +71,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--eval-size", default="1000")
     p.add_argument("--out", default=str(HERE / "out" / "ray_study.json"))
+    p.add_argument("--preset", help="the shared settings of a study preset (cpu: LoRA's CPU recipe)")
     args = p.parse_args()
     from comparisons.ground.settings import settings
 
@@ -68,7 +81,7 @@ def main() -> None:
     local = run("local", args, str(tweets))
     on_ray = run("ray", args, str(tweets))
     same = local["accuracy"] == on_ray["accuracy"]
-    save(stamp(methods=args.methods, sizes=args.sizes, seeds=args.seeds, eval_size=args.eval_size,
+    save(stamp(methods=args.methods, preset=args.preset, sizes=args.sizes, seeds=args.seeds, eval_size=args.eval_size,
                cells=len(local["accuracy"]), local_seconds=round(local["wall"], 1),
                ray_seconds=round(on_ray["wall"], 1), speedup=round(local["wall"] / on_ray["wall"], 2),
                ray_where=on_ray["where"], identical_accuracies=same,
