@@ -11,12 +11,8 @@ GPU_RUN = os.environ.get("TPR_TEST_GPU") == "1"
 if not GPU_RUN:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # The suite runs on pytest-xdist, a worker a core, a test file a worker (`-n auto --dist loadfile`: a file's tests
-    # keep their order, as the browser journeys and Ray's tests need): each worker, and every app, CLI and Ray process
-    # its tests start, uses its share of the cores, so that parallel tests do not thrash one another.
-    _share = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
-    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+# The suite runs on pytest-xdist (the README's command: -n auto --dist loadfile): a test file to a worker, so that a
+# file's tests keep their order (the browser journeys build on one another); ports are never fixed (free_port).
 os.environ.setdefault("TPR_SECRET", "the-test-suite's-cookie-signing-key")  # no key file written into ./runs
 
 from tests.tiny import make_tiny  # noqa: E402
@@ -35,16 +31,7 @@ TWEETS = SHARED_DATA / "tweet_sentiment_extraction"
 WIKITEXT = SHARED_DATA / "wikitext-2-raw" / "wiki.test.raw"
 
 
-# The longest test files first (from `--durations` of the suite on this 2-core machine), so that pytest-xdist, which
-# hands out whole files in collection order, does not leave one of them to run alone at the end.
-LONGEST_FIRST = ("tests/unit/test_ray_study.py", "tests/integration/test_real.py", "tests/e2e/test_browser.py",
-                 "tests/unit/test_distributed.py", "tests/e2e/test_newcomer.py", "tests/unit/test_decision.py",
-                 "tests/security/test_fuzz.py", "tests/security/test_abuse.py", "tests/e2e/test_api.py")
-
-
 def pytest_collection_modifyitems(config, items):
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
     if GPU_RUN:
         return
     skip = pytest.mark.skip(reason="needs a GPU: run with TPR_TEST_GPU=1 -m gpu (bench/gpu_check.py does)")

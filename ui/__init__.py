@@ -52,12 +52,13 @@ def build_demo() -> gr.Blocks:
                     "**Compare**. Your runs are yours: other visitors never see them.")
         if space_has_oauth():  # 'Sign in with Hugging Face': runs then follow the account, and Push uses its token
             gr.LoginButton()
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             data_fields = data_tab.build()
             widgets = method_tabs(data_fields)
-            view, compare_outputs = compare_tab.build(data_fields)
+            view, compare_outputs, suggestion = compare_tab.build(data_fields)
             errors_tab.build(data_fields)
             study_widgets = study_tab.build(data_fields)
+            study_tab.fill_suggestion(*suggestion, study_widgets, tabs)  # Compare's card -> the Studies form
             try_tab.build(data_fields)
             board_fill, board_outputs = board_tab.build(data_fields)
             guide_fill, guide_text = guide_tab.build()

@@ -57,7 +57,7 @@ def build(data_fields: dict):
                           x_label_angle=-40, y_lim=[0, 1], sort=None, visible=False, elem_id="compare-bars")
         gallery = gr.Gallery(label="Confusion matrices, best first", columns=3, height="auto", object_fit="contain",
                              visible=False, elem_id="compare-gallery")
-        decision_panel.build(fp, "runs", "compare")
+        suggestion = decision_panel.build(fp, "runs", "compare")
         with gr.Row():
             export = gr.Button("Export CSV / JSON / Markdown")
             files = Download("Exports", file_count="multiple")
@@ -158,4 +158,4 @@ def build(data_fields: dict):
                         **PRIVATE).success(do_run_all, inputs_kwargs=data_fields, outputs=[status, *outputs], **HEAVY,
                                            **PRIVATE)
     attach_admission(dep, admit_values("all", "", claim=True), do_run_all)
-    return view, outputs
+    return view, outputs, suggestion

@@ -17,8 +17,10 @@ def _number(value, kind=float):
     return kind(value)
 
 
-def build(source, source_kind: str, elem_prefix: str) -> None:
-    """`source`: the component whose value names the evidence (an eval split's fingerprint, or a study id)."""
+def build(source, source_kind: str, elem_prefix: str):
+    """`source`: the component whose value names the evidence (an eval split's fingerprint, or a study id). Returns
+    the "Set up the suggested study" button and the state holding the card's suggestion, for the caller to wire to
+    the Studies tab's form (study_tab.fill_suggestion)."""
     with gr.Accordion("Decision card: which method, and at what price?", open=False, elem_id=f"{elem_prefix}-decision"):
         gr.Markdown("Your labels, an accuracy target and a latency budget in; the cheapest method to serve among those "
                     "tied with the best out, with the labels it would need. "
@@ -34,7 +36,10 @@ def build(source, source_kind: str, elem_prefix: str) -> None:
             max_train = gr.Number(None, label="Training time budget, s (optional)")
             go = gr.Button("Recommend", variant="primary", elem_id=f"{elem_prefix}-recommend")
         card = gr.Markdown(elem_id=f"{elem_prefix}-card")
-        export = Download("Decision card (Markdown)")
+        with gr.Row():
+            suggest = gr.Button("Set up the suggested study", visible=False, elem_id=f"{elem_prefix}-suggest")
+            export = Download("Decision card (Markdown)")
+        suggested = gr.State(None)
 
     @user_errors
     def recommend(source_value, labels_v, target_v, max_ms_v, hardware_v, max_train_v, request: gr.Request = None):
@@ -51,7 +56,9 @@ def build(source, source_kind: str, elem_prefix: str) -> None:
         text = markdown(c)
         path = export_folder("decision") / "decision-card.md"
         path.write_text("# Decision card\n\n" + text + "\n", encoding="utf-8")
-        return text, str(path)
+        study = c["suggested_study"] if c["missing"] else None
+        return text, str(path), study, gr.update(visible=bool(study))
 
-    go.click(recommend, [source, labels, target, max_ms, hardware, max_train], [card, export],
+    go.click(recommend, [source, labels, target, max_ms, hardware, max_train], [card, export, suggested, suggest],
              api_name=f"{elem_prefix}_decision_card", **LIGHT, **PRIVATE)
+    return suggest, suggested

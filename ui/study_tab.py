@@ -9,7 +9,15 @@ import gradio as gr
 from comparisons.ground.device import gpu_present
 from comparisons.ground.errors import UserError
 from comparisons.ground.exports import export_folder
-from comparisons.running.study import METRICS, STUDY_PRESETS, StudySpec, StudyStore, axis_text, method_choices
+from comparisons.running.study import (
+    METRICS,
+    STUDY_PRESETS,
+    TRAIN_SIZE,
+    StudySpec,
+    StudyStore,
+    axis_text,
+    method_choices,
+)
 from comparisons.serving import service as svc
 
 from . import decision_panel, workers
@@ -67,6 +75,30 @@ def preset_values(label: str) -> dict:
             "study_settings": _settings_text(spec.get("settings", {}))}
 
 
+def suggestion_values(study: dict | None) -> dict:
+    """The Studies form's values for a decision card's suggested study: its methods over train_size, 3 seeds."""
+    if not study:
+        return {}
+    known = set(method_choices())
+    return {"preset": "Custom", "methods": [m for m in study["methods"] if m in known], "axis_field": TRAIN_SIZE,
+            "axis_values": ",".join(str(n) for n in study["train_sizes"]), "axis2_field": "", "axis2_values": "",
+            "seeds": study["seeds"]}
+
+
+def fill_suggestion(button, state, w: dict, tabs=None) -> None:
+    """`button` sets the Studies form to the suggestion in `state` (and, given the app's tabs, opens Studies): the
+    decision card's one click from "what is missing" to a study ready to start."""
+    names = ["preset", "methods", "axis_field", "axis_values", "axis2_field", "axis2_values", "seeds"]
+
+    def fill(study):
+        values = suggestion_values(study)
+        if not values:
+            return [gr.skip()] * (len(names) + (tabs is not None))
+        return [values[n] for n in names] + ([gr.Tabs(selected="studies")] if tabs is not None else [])
+
+    button.click(fill, state, [w[n] for n in names] + ([tabs] if tabs is not None else []), **LIGHT, **PRIVATE)
+
+
 def build(data_fields: dict) -> dict:
     default = "GPU preset" if gpu_present() else "CPU preset"
     start_values = preset_values(default)
@@ -109,7 +141,8 @@ def build(data_fields: dict) -> dict:
         found = gr.Markdown(elem_id="study-findings")
         table = Table(label="Cells: mean over seeds ± half the 95 % interval", wrap=True, elem_id="study-table",
                       empty="no study yet: press Start, or choose one of your studies")
-        decision_panel.build(chosen, "study", "study")
+        suggest, suggested = decision_panel.build(chosen, "study", "study")
+        fill_suggestion(suggest, suggested, w)
         with gr.Row():
             export = gr.Button("Export CSV / JSON / PNG", elem_id="study-export")
             files = Download("Exports", file_count="multiple")

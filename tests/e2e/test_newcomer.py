@@ -113,6 +113,17 @@ def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(
     card = wait_text(page, "#compare-card", "Recommendation", 60)
     assert re.search(r"Use (baseline|rag)", card) and "Tied with the best" in card
     check_readable(page, "Compare decision card")
+    # what is missing to decide is one click away: the suggested study fills the Studies form and opens the tab
+    assert "A study that would supply it" in card
+    page.locator("#compare-suggest").click()
+    page.locator("#study-start").wait_for(state="visible", timeout=30_000)
+    page.wait_for_function("() => /^\\d+,\\d+,\\d+$/.test(document.querySelector('#study-axis-values textarea, "
+                           "#study-axis-values input').value)", timeout=30_000)
+    checked = page.evaluate("() => [...document.querySelectorAll('#study-methods input:checked')]"
+                           ".map(e => e.closest('label').textContent.trim())")
+    assert checked and set(checked) <= {"baseline", "rag:knn", "rag:linear", "rag:prompt"}, checked
+    assert page.locator("#study-seeds input").input_value() == "3"
+    tab(page, "Compare")
 
     tab(page, "Disagreements")
     page.locator("#dis-filter").get_by_label("every tweet").check()

@@ -183,3 +183,15 @@ def test_recommend_on_the_command_line_prints_json_with_the_issue_keys(runs):
 def test_nothing_to_decide_from_is_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="nothing to decide from yet"):
         card([], Inputs())
+
+
+def test_the_suggested_study_fills_the_studies_form():
+    """The card's one click: its suggestion becomes the Studies tab's values (train-size axis, its seeds), a method
+    that no longer exists dropped; nothing suggested changes nothing."""
+    from ui.study_tab import suggestion_values
+
+    values = suggestion_values({"methods": ["baseline", "rag:linear", "gone:method"], "train_sizes": [62, 250, 1000],
+                                "seeds": 3})
+    assert values == {"preset": "Custom", "methods": ["baseline", "rag:linear"], "axis_field": "train_size",
+                      "axis_values": "62,250,1000", "axis2_field": "", "axis2_values": "", "seeds": 3}
+    assert suggestion_values(None) == {}
