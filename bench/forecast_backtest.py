@@ -48,7 +48,8 @@ def main() -> None:
     p.add_argument("--eval-size", default="all")
     p.add_argument("--out", default=str(HERE / "out" / "forecast_backtest.json"))
     p.add_argument("--cells", help="a CSV saved by an earlier run: refit its cells, run nothing")
-    p.add_argument("--preset", help="the settings of a study preset (cpu: LoRA's CPU recipe of the Studies tab)")
+    p.add_argument("--preset", choices=["cpu", "gpu"],
+                   help="the settings of a study preset (cpu: LoRA's CPU recipe of the Studies tab)")
     p.add_argument("--at-seeds", type=int, help="seeds of the measured sizes (default: --seeds)")
     args = p.parse_args()
     t0 = time.perf_counter()

@@ -71,7 +71,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--eval-size", default="1000")
     p.add_argument("--out", default=str(HERE / "out" / "ray_study.json"))
-    p.add_argument("--preset", help="the shared settings of a study preset (cpu: LoRA's CPU recipe)")
+    p.add_argument("--preset", choices=["cpu", "gpu"],
+                   help="the shared settings of a study preset (cpu: LoRA's CPU recipe)")
     args = p.parse_args()
     from comparisons.ground.settings import settings
 
