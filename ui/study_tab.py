@@ -82,13 +82,14 @@ def suggestion_values(study: dict | None) -> dict:
     known = set(method_choices())
     return {"preset": "Custom", "methods": [m for m in study["methods"] if m in known], "axis_field": TRAIN_SIZE,
             "axis_values": ",".join(str(n) for n in study["train_sizes"]), "axis2_field": "", "axis2_values": "",
-            "seeds": study["seeds"]}
+            "seeds": study["seeds"], "study_eval_size": str(study.get("eval_size") or 300)}
 
 
 def fill_suggestion(button, state, w: dict, tabs=None) -> None:
     """`button` sets the Studies form to the suggestion in `state` (and, given the app's tabs, opens Studies): the
     decision card's one click from "what is missing" to a study ready to start."""
-    names = ["preset", "methods", "axis_field", "axis_values", "axis2_field", "axis2_values", "seeds"]
+    names = ["preset", "methods", "axis_field", "axis_values", "axis2_field", "axis2_values", "seeds",
+             "study_eval_size"]
 
     def fill(study):
         values = suggestion_values(study)

@@ -186,7 +186,7 @@ def card(records: list, inputs: Inputs, study_cells=None, study_records: dict | 
         choice = max(within, key=_mean) if within else None
     out = {"labels": labels, "target": inputs.target, "max_ms": inputs.max_ms, "hardware": inputs.hardware,
            "prices_read": PRICES_READ, "methods": methods, "tied_with_best": [m["method"] for m in tied],
-           "missing": missing, "suggested_study": _suggestion(methods, labels)}
+           "missing": missing, "suggested_study": _suggestion(methods, labels, _eval_size(done))}
     out["recommendation"] = {"method": choice["method"] if choice else None,
                              "sentence": _sentence(choice, best, tied, methods, inputs, labels)}
     return out
@@ -289,8 +289,14 @@ def _target_text(choice: dict, inputs: Inputs) -> str:
     return text
 
 
-def _suggestion(methods, labels) -> dict | None:
-    """A study over train sizes up to the visitor's labels, 3 seeds, of the methods in evidence (their study names)."""
+def _eval_size(done) -> int | None:
+    """The eval split's size of the evidence (a study drawn on it stays on tweets the data has)."""
+    return max([int(r.data.get("n_eval") or 0) for r in done] + [0]) or None
+
+
+def _suggestion(methods, labels, eval_size: int | None = None) -> dict | None:
+    """A study over train sizes up to the visitor's labels (never more: a newcomer with 64 labelled tweets was offered
+    256), 3 seeds, of the methods in evidence (their study names), on an eval split the size of the evidence's."""
     names = []
     for m in methods:
         found = registry.find(m["registry"] or "")
@@ -302,8 +308,9 @@ def _suggestion(methods, labels) -> dict | None:
         names += [n for n in name if n not in names]
     if not names:
         return None
-    top = max(labels or 1000, 256)
-    return {"methods": names, "train_sizes": sorted({max(16, top // 16), max(32, top // 4), top}), "seeds": 3}
+    top = labels or 1000
+    return {"methods": names, "train_sizes": sorted({max(min(8, top), top // 16), max(min(8, top), top // 4), top}),
+            "seeds": 3, "eval_size": eval_size}
 
 
 def _count(n: int) -> str:
@@ -338,7 +345,8 @@ def markdown(c: dict) -> str:
     s = c["suggested_study"]
     if s:
         lines.append(f"A study that would supply it (Studies tab): {', '.join(s['methods'])} at "
-                     f"{', '.join(map(str, s['train_sizes']))} labelled tweets, {s['seeds']} seeds.")
+                     f"{', '.join(map(str, s['train_sizes']))} labelled tweets, {s['seeds']} seeds"
+                     + (f", {s['eval_size']:,} eval tweets." if s.get("eval_size") else "."))
     if hw["price"] is not None:
         lines.append(f"Prices: Hugging Face Spaces' hourly list prices, read {c['prices_read']}.")
     return "\n".join(lines)

@@ -113,6 +113,7 @@ def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(
     card = wait_text(page, "#compare-card", "Recommendation", 60)
     assert re.search(r"Use (baseline|rag)", card) and "Tied with the best" in card
     check_readable(page, "Compare decision card")
+    page.locator("#compare-decision").screenshot(path=str(SHOTS / "21b-newcomer-decision-card.png"))
     # what is missing to decide is one click away: the suggested study fills the Studies form and opens the tab
     assert "A study that would supply it" in card
     page.locator("#compare-suggest").click()
@@ -123,6 +124,10 @@ def test_an_upload_is_the_data_compare_fills_itself_and_no_developer_text_shows(
                            ".map(e => e.closest('label').textContent.trim())")
     assert checked and set(checked) <= {"baseline", "rag:knn", "rag:linear", "rag:prompt"}, checked
     assert page.locator("#study-seeds input").input_value() == "3"
+    sizes = page.locator("#study-axis-values textarea, #study-axis-values input").first.input_value()
+    assert max(map(int, sizes.split(","))) == 64  # within the upload's 64 train rows
+    assert page.locator("#study-eval-size textarea, #study-eval-size input").first.input_value() == "16"
+    page.screenshot(path=str(SHOTS / "21c-newcomer-suggested-study.png"))
     tab(page, "Compare")
 
     tab(page, "Disagreements")

@@ -118,6 +118,8 @@ def test_the_card_from_runs_recommends_the_cheapest_tied_method_and_says_what_is
     assert chosen["ms_on_hardware"] == min(m["ms_on_hardware"] for m in tied)  # the cheapest to serve
     assert c["recommendation"]["sentence"].startswith(f"Use {chosen['method']}")
     assert any("no few-shot run" in x for x in c["missing"]) and c["suggested_study"]["seeds"] == 3
+    # the suggested study stays within the data: no size over the labels there are, the same eval tweets' count
+    assert max(c["suggested_study"]["train_sizes"]) == c["labels"] == 200 and c["suggested_study"]["eval_size"] == 60
     # a latency budget below every method's: no recommendation, and the sentence says why
     tight = for_store(runs, Inputs(max_ms=1e-6))
     assert tight["recommendation"]["method"] is None and "within 1e-06 ms" in tight["recommendation"]["sentence"]
@@ -191,7 +193,8 @@ def test_the_suggested_study_fills_the_studies_form():
     from ui.study_tab import suggestion_values
 
     values = suggestion_values({"methods": ["baseline", "rag:linear", "gone:method"], "train_sizes": [62, 250, 1000],
-                                "seeds": 3})
+                                "seeds": 3, "eval_size": 16})
     assert values == {"preset": "Custom", "methods": ["baseline", "rag:linear"], "axis_field": "train_size",
-                      "axis_values": "62,250,1000", "axis2_field": "", "axis2_values": "", "seeds": 3}
+                      "axis_values": "62,250,1000", "axis2_field": "", "axis2_values": "", "seeds": 3,
+                      "study_eval_size": "16"}
     assert suggestion_values(None) == {}
