@@ -8,7 +8,6 @@ each forecast reaches beyond the sizes studied, and a backtest (refit without th
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,29 +26,70 @@ def power_law(n, a, b, c):
     return a - b * np.power(n, -c)
 
 
-def fit(sizes, accuracies) -> tuple[float, float, float]:
-    """(a, b, c) of acc(n) = a - b n^-c by weighted least squares (sigma 1/sqrt(n): larger sizes weigh more), with
-    0 <= a <= 1, b >= 0 (never falling), 0 <= c <= 2."""
-    from scipy.optimize import curve_fit
+EXPONENTS = np.linspace(0.0, 2.0, 201)  # c's coarse grid (step 0.01), each draw's minimum then refined twice
+REFINE = 21  # points across the two neighbouring steps of the previous grid, each pass: step 0.001, then 0.0001
 
+
+def fit(sizes, accuracies) -> tuple[float, float, float]:
+    """(a, b, c) of acc(n) = a - b n^-c by weighted least squares (weight n: larger sizes weigh more), with
+    0 <= a <= 1, b >= 0 (never falling), 0 <= c <= 2."""
     n, y = np.asarray(sizes, dtype=float), np.asarray(accuracies, dtype=float)
     if len(set(n)) < 2:
         raise UserError("a forecast needs a study over train_size with at least two sizes (three or more to fit the "
                         "curve's exponent).")
-    top = float(min(1.0, y.max() + 0.01))
-    p0 = (top, max(1e-3, (top - y.min()) * n.min() ** 0.5), 0.5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            if len(set(n)) == 2:  # two sizes fix two parameters: the exponent is held at a typical 0.5
-                (a, b), _ = curve_fit(lambda x, a, b: power_law(x, a, b, FIXED_EXPONENT), n, y, p0=p0[:2],
-                                      sigma=1 / np.sqrt(n), bounds=([0, 0], [1, np.inf]), maxfev=20_000)
-                return float(a), float(b), FIXED_EXPONENT
-            params, _ = curve_fit(power_law, n, y, p0=p0, sigma=1 / np.sqrt(n), bounds=([0, 0, 0], [1, np.inf, 2]),
-                                  maxfev=20_000)
-        except (RuntimeError, ValueError):  # no convergence: the flat curve at the weighted mean
-            params = (float(np.average(y, weights=n)), 0.0, FIXED_EXPONENT)
-    return tuple(float(p) for p in params)
+    return tuple(float(p) for p in fit_many(n, y[None, :])[0])
+
+
+def fit_many(n: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """The bounded weighted fit of acc(n) = a - b n^-c for each row of `ys` (draws, cells) at once, (draws, 3).
+    For a fixed exponent c the model is linear in (a, b): its bounded least squares has a closed form (the
+    unconstrained optimum if it keeps 0 <= a <= 1 and b >= 0, else the best on the faces a = 0, a = 1 or b = 0), so
+    the fit is that profile minimised over c: a grid of step 0.01, then two finer grids around each draw's best, so no
+    start point to fall from and no iterations (scipy's curve_fit took about 80 iterations a refit and 400 refits a
+    curve, several seconds a method; bench/forecast_fit_speed.py). Two sizes fix two parameters: c is held at a
+    typical 0.5."""
+    n, ys = np.asarray(n, dtype=float), np.atleast_2d(np.asarray(ys, dtype=float))
+    if len(set(n)) <= 2:
+        return _profile(n, ys, np.full((len(ys), 1), FIXED_EXPONENT))
+    cs, step = np.broadcast_to(EXPONENTS, (len(ys), len(EXPONENTS))), EXPONENTS[1] - EXPONENTS[0]
+    best = _profile(n, ys, cs)
+    for _ in range(2):
+        around = np.linspace(-step, step, REFINE)
+        best = _profile(n, ys, np.clip(best[:, 2:] + around[None, :], 0.0, 2.0))
+        step = 2 * step / (REFINE - 1)
+    return best
+
+
+def _profile(n: np.ndarray, ys: np.ndarray, cs: np.ndarray) -> np.ndarray:
+    """For each draw (row of ys) and each of its exponents (row of cs, (draws, grid)), the bounded weighted least
+    squares of the linear part; the best (a, b, c) of each draw."""
+    w = n / n.sum()  # weights 1/sigma^2 with sigma = 1/sqrt(n), normalised (the minimiser does not change)
+    x = np.power(n[None, None, :], -cs[:, :, None])  # (draws, grid, cells); the model is y = a + u x, u = -b <= 0
+    sw, sx, sxx = w.sum(), x @ w, (x * x) @ w  # scalar, (draws, grid), (draws, grid)
+    wy = ys * w  # (draws, cells)
+    sy, syy = wy.sum(axis=1)[:, None], (wy * ys).sum(axis=1)[:, None]  # (draws, 1)
+    sxy = np.einsum("dgm,dm->dg", x, wy)
+
+    def sse(a, u):
+        return syy - 2 * a * sy - 2 * u * sxy + a * a * sw + 2 * a * u * sx + u * u * sxx
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        det = sw * sxx - sx * sx
+        u_in = (sw * sxy - sx * sy) / det
+        a_in = (sy - u_in * sx) / sw
+    inside = np.isfinite(u_in) & (det > 1e-12 * sw * sxx) & (a_in >= 0) & (a_in <= 1) & (u_in <= 0)
+    candidates = [(np.broadcast_to(np.clip(sy / sw, 0, 1), sxy.shape), np.zeros_like(sxy)),  # flat: b = 0
+                  *((np.full_like(sxy, face), np.minimum(0.0, (sxy - face * sx) / sxx)) for face in (0.0, 1.0)),
+                  (np.where(inside, a_in, 0.0), np.where(inside, u_in, 0.0))]  # the faces a = 0, 1; the inside
+    errors = np.stack([sse(a, u) for a, u in candidates])  # (4, draws, grid)
+    errors[3][~inside] = np.inf
+    which = errors.argmin(axis=0)  # the best candidate at each c
+    k = np.take_along_axis(errors, which[None], 0)[0].argmin(axis=1)  # each draw's best c (ties: the smallest)
+    rows = np.arange(len(ys))
+    pick = which[rows, k]
+    a = np.stack([c[0] for c in candidates])[pick, rows, k]
+    u = np.stack([c[1] for c in candidates])[pick, rows, k]
+    return np.column_stack([a, np.maximum(0.0, -u), cs[rows, k]])
 
 
 def reach_words(n: float, largest: float) -> str:
@@ -94,7 +134,7 @@ class Curve:
 
     def at(self, n: float) -> dict:
         """The forecast accuracy at n labelled tweets: mean, 95 % interval, and how far it reaches."""
-        draws = np.array([power_law(n, *p) for p in self.boot])
+        draws = power_law(n, *self.boot.T) if len(self.boot) else np.array([])
         low, high = np.percentile(draws, [2.5, 97.5]) if len(draws) else (np.nan, np.nan)
         wider = self.allowance(n)
         low, high = max(0.0, low - wider), min(1.0, high + wider)
@@ -144,7 +184,7 @@ def _solve(params, target: float) -> float | None:
 def fit_curve(method: str, cells: list[tuple[int, float]], seed: int = 0) -> Curve:
     """A method's curve from its cells [(train size, accuracy)], one per seed and size; the bootstrap resamples
     the cells within each size (the seeds), so the interval is the seeds' spread, not only the fit's. Memoised: a
-    finished study's cells do not change, and its 400 refits cost seconds a method each time a card is asked for."""
+    finished study's cells do not change, and a card is asked for again and again."""
     return _fit_curve(method, tuple(sorted((int(n), float(a)) for n, a in cells if a is not None and n)), seed)
 
 
@@ -157,14 +197,10 @@ def _fit_curve(method: str, cells: tuple, seed: int) -> Curve:
     sizes = sorted(by_size)
     params = fit([n for n in sizes for _ in by_size[n]], [a for n in sizes for a in by_size[n]])
     rng = np.random.default_rng(seed)
-    boot = []
-    for _ in range(BOOTSTRAP):
-        ns, ys = [], []
-        for n in sizes:
-            draw = rng.choice(by_size[n], size=len(by_size[n]), replace=True)
-            ns += [n] * len(draw)
-            ys += list(draw)
-        boot.append(fit(ns, ys))
+    ns = np.array([n for n in sizes for _ in by_size[n]], dtype=float)
+    draws = np.column_stack([rng.choice(by_size[n], size=(BOOTSTRAP, len(by_size[n])), replace=True)
+                             for n in sizes])  # (BOOTSTRAP, cells): the seeds resampled within each size
+    boot = fit_many(ns, draws)
     misfit, reach = 0.0, 1.0
     if len(sizes) >= 3:  # the backtest's point error: refit without the largest size, predict it
         smaller = sizes[:-1]
