@@ -9,6 +9,7 @@ queued and running tasks and keeps finished cells; resume runs the unfinished on
 back through a Ray queue. Ray is an optional extra (`pip install .[ray]`): nothing here imports it at module level."""
 from __future__ import annotations
 
+import math
 import os
 import re
 import time
@@ -16,6 +17,7 @@ import time
 from comparisons.ground.errors import UserError
 
 MAX_RETRIES = 4  # a worker (or node) that dies mid-cell: Ray reruns the task this many times
+STOP_GRACE_S = 5.0  # Stop interrupts running tasks, then kills those still running after this long
 _CONNECTED: str | None = None  # the address this process joined ("local": a Ray it started), kept between studies
 ADDRESS = re.compile(r"^(auto|ray://[\w.\-]+:\d{1,5}|[\w.\-]+:\d{1,5})$")
 
@@ -174,10 +176,19 @@ def _options(cell, full, info: dict) -> dict:
         import ray
 
         room = ray.cluster_resources().get("memory", 0) / max(1, info["nodes"])
-        out["memory"] = int(min(est.memory_bytes, 0.8 * room)) if room else None
+        out["memory"] = int(min(memory_request(est.memory_bytes), 0.8 * room)) if room else None
         if not out["memory"]:
             out.pop("memory")
     return out
+
+
+def memory_request(estimate: int) -> int:
+    """The estimate rounded up to a power of two GiB (1 GiB at least). Ray gives each distinct resource shape its own
+    scheduling class, and a worker that ran one class is not handed a task of another: with every cell's own
+    estimate (305 MB, 422 MB, 511 MB ...) each cell waited for a fresh worker and its imports, 12 s for four small
+    cells that take 2 s on warm workers (measured here); rounded, the cheap cells share one class and its workers."""
+    gib = 2 ** 30
+    return gib * 2 ** max(0, math.ceil(math.log2(max(1, estimate) / gib)))
 
 
 def run_cells(spec, full, todo: list, study, runs, *, emit, stop, on_record, info: dict) -> bool:
@@ -209,39 +220,68 @@ def run_cells(spec, full, todo: list, study, runs, *, emit, stop, on_record, inf
                                                                 base)
         pending[ref] = (cell, base)
         emit({"event": "cell", "skipped": False, "queued": True, "done": len(study.cells), **base})
-    stopped = False
+    def collect(ref) -> None:
+        cell, base = pending.pop(ref)
+        try:
+            out, model = ray.get(ref)
+            record = RunRecord.from_dict(out)
+            record.study = {"study_id": study.study_id, "cell": cell.key}
+            runs.save(record)
+            if model is not None:
+                save_cell_model(runs, record, model)
+            on_record(cell, record, None)
+        except ray.exceptions.TaskCancelledError:
+            if not stopping:  # a task cancelled by Stop stays unfinished: resume runs it
+                on_record(cell, None, RuntimeError("its Ray task was cancelled"))
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause if getattr(e, "cause", None) is not None else e
+            if not (stopping and isinstance(cause, KeyboardInterrupt)):  # Stop's interrupt is no failure
+                on_record(cell, None, cause)
+        except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError) as e:  # out of retries
+            if not stopping:
+                on_record(cell, None, RuntimeError(f"its Ray worker was lost ({type(e).__name__})"))
+
+    stopping = False
     try:
         while pending:
             drain()
             if stop is not None and stop.is_set():
-                for ref in pending:
-                    ray.cancel(ref, force=True)
-                stopped = True
+                stopping = True
+                for ref in ready_after_cancel(ray, list(pending)):  # a cell that finished meanwhile is kept
+                    collect(ref)
                 break
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in ready:
-                cell, base = pending.pop(ref)
-                try:
-                    out, model = ray.get(ref)
-                    record = RunRecord.from_dict(out)
-                    record.study = {"study_id": study.study_id, "cell": cell.key}
-                    runs.save(record)
-                    if model is not None:
-                        save_cell_model(runs, record, model)
-                    on_record(cell, record, None)
-                except ray.exceptions.RayTaskError as e:
-                    cause = e.cause if getattr(e, "cause", None) is not None else e
-                    on_record(cell, None, cause)
-                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                        ray.exceptions.TaskCancelledError) as e:  # out of retries
-                    on_record(cell, None, RuntimeError(f"its Ray worker was lost ({type(e).__name__})"))
+                collect(ref)
     finally:
         drain()
         try:
             queue.shutdown()
         except ray.exceptions.RayError:
             pass
-    return stopped
+    return stopping
+
+
+def ready_after_cancel(ray, refs: list, grace: float = STOP_GRACE_S) -> list:
+    """Stop: queued tasks are dropped and running ones interrupted (a KeyboardInterrupt in the task, so that its
+    worker lives on, warm for the resume: a killed worker costs the next task its imports, about 10 s here); a task
+    still running after `grace` seconds (inside a long native call) is killed with its worker. Returns the refs that
+    are done (finished, failed or cancelled)."""
+    for ref in refs:
+        ray.cancel(ref, force=False)
+    done, left = ray.wait(refs, num_returns=len(refs), timeout=grace)
+    for ref in left:
+        ray.cancel(ref, force=True)
+    return [ref for ref in done if _finished(ray, ref)]
+
+
+def _finished(ray, ref) -> bool:
+    """A ref that completed with a result (not cancelled or interrupted)."""
+    try:
+        ray.get(ref, timeout=0)
+        return True
+    except Exception:
+        return False
 
 
 def shutdown() -> None:

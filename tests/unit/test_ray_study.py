@@ -90,6 +90,26 @@ def test_a_cell_asked_to_save_its_model_sends_it_back_and_the_driver_saves_it_wi
     assert "model_dir" not in plain.artifacts and not (store.run_dir(plain.run_id) / "model").exists()
 
 
+def test_cheap_cells_share_one_memory_request_so_they_share_warm_workers():
+    """Ray gives each resource shape its own scheduling class and its own workers: the cells' memory requests are
+    the estimates rounded up to a power of two GiB, so TF-IDF and RAG cells of any size ask for the same 1 GiB and a
+    LoRA cell for more, never less than its estimate."""
+    from comparisons.ground.estimate_run import estimate_for
+    from comparisons.running.api import make_config
+    from comparisons.running.ray_backend import memory_request
+    from comparisons.running.study import load_full, plan
+
+    s = StudySpec(methods=["baseline", "rag:knn", "rag:linear", "lora"], axis="train_size=40,250", seeds=1,
+                  eval_size=60, data="sample")
+    full = load_full(s)
+    asked = {}
+    for cell in plan(s, full):
+        est = estimate_for(cell.method.method, make_config(cell.method.method, cell.values), full).memory_bytes
+        asked.setdefault(cell.method.method, set()).add(memory_request(est))
+        assert est <= memory_request(est) < 2 * max(est, 2 ** 30)
+    assert asked["baseline"] == asked["rag"] == {2 ** 30} and min(asked["finetune"]) > 2 ** 30, asked
+
+
 @pytest.mark.parametrize("address, message", [("not an address!", "looks like host:port"),
                                               ("127.0.0.1:59999", "cannot reach the Ray cluster at 127.0.0.1:59999")])
 def test_bad_and_unreachable_addresses_are_one_line_errors_and_nothing_is_lost(tmp_path, address, message):
