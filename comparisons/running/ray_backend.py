@@ -9,10 +9,12 @@ queued and running tasks and keeps finished cells; resume runs the unfinished on
 back through a Ray queue. Ray is an optional extra (`pip install .[ray]`): nothing here imports it at module level."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import time
+import traceback
 
 from comparisons.ground.errors import UserError
 
@@ -110,7 +112,7 @@ def _cell_task(full, cell, eval_size, eval_seed: int, queue, base: dict) -> tupl
 
     scratch = tempfile.mkdtemp(prefix="tpr-ray-cell-") if getattr(config, "save_model", False) else None
     try:
-        with study_tag(base["study_id"], cell.key):
+        with study_tag(base["study_id"], cell.key), _exit_if_interrupted_mid_import():
             record = run_method(cell.method.method, config, data, store=RunStore(scratch) if scratch else None,
                                 on_event=on_event)
         folder = record.artifacts.pop("model_dir", None)
@@ -123,6 +125,21 @@ def _cell_task(full, cell, eval_size, eval_seed: int, queue, base: dict) -> tupl
     record.hardware = {**record.hardware, "node": context.get_node_id()[:12]}
     record.diagnostics["ray"] = {"node_id": context.get_node_id(), "attempt": context.get_task_id()}
     return record.to_dict(), model
+
+
+@contextlib.contextmanager
+def _exit_if_interrupted_mid_import():
+    """Stop interrupts a running cell with a KeyboardInterrupt so that its worker lives on, warm; but an interrupt
+    that lands inside an import (a method loads torch, transformers or its model's code lazily) can leave modules
+    half-initialised in that worker, and the next cell there would fail on them. Such a worker exits instead, and
+    Ray starts a fresh one, as a forced cancel would have."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        frames = traceback.extract_tb(e.__traceback__)
+        if any(f.filename.startswith("<frozen importlib") for f in frames):
+            os._exit(1)
+        raise
 
 
 def pack_folder(folder) -> bytes:
