@@ -264,8 +264,8 @@ def run_cells(spec, full, todo: list, study, runs, *, emit, stop, on_record, inf
             drain()
             if stop is not None and stop.is_set():
                 stopping = True
-                for ref in ready_after_cancel(ray, list(pending)):  # a cell that finished meanwhile is kept
-                    collect(ref)
+                for ref in ready_after_cancel(ray, list(pending)):  # kept if it finished meanwhile; collect()
+                    collect(ref)  # passes over what Stop cancelled or interrupted
                 break
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
             for ref in ready:
@@ -289,16 +289,7 @@ def ready_after_cancel(ray, refs: list, grace: float = STOP_GRACE_S) -> list:
     done, left = ray.wait(refs, num_returns=len(refs), timeout=grace)
     for ref in left:
         ray.cancel(ref, force=True)
-    return [ref for ref in done if _finished(ray, ref)]
-
-
-def _finished(ray, ref) -> bool:
-    """A ref that completed with a result (not cancelled or interrupted)."""
-    try:
-        ray.get(ref, timeout=0)
-        return True
-    except Exception:
-        return False
+    return done
 
 
 def shutdown() -> None:
