@@ -80,7 +80,7 @@ def _profile(n: np.ndarray, ys: np.ndarray, cs: np.ndarray) -> np.ndarray:
     inside = np.isfinite(u_in) & (det > 1e-12 * sw * sxx) & (a_in >= 0) & (a_in <= 1) & (u_in <= 0)
     candidates = [(np.broadcast_to(np.clip(sy / sw, 0, 1), sxy.shape), np.zeros_like(sxy)),  # flat: b = 0
                   *((np.full_like(sxy, face), np.minimum(0.0, (sxy - face * sx) / sxx)) for face in (0.0, 1.0)),
-                  (np.where(inside, a_in, 0.0), np.where(inside, u_in, 0.0))]  # the faces a = 0, 1; the inside
+                  (np.where(inside, a_in, 0.0), np.where(inside, u_in, 0.0))]  # faces a = 0, a = 1; inside
     errors = np.stack([sse(a, u) for a, u in candidates])  # (4, draws, grid)
     errors[3][~inside] = np.inf
     which = errors.argmin(axis=0)  # the best candidate at each c

@@ -42,6 +42,25 @@ def test_a_planted_curve_is_recovered_with_intervals_that_hold_the_truth():
     assert a <= 1 and b >= 0 and c >= 0  # bounded: never above 1, never falling
 
 
+def test_the_closed_form_fit_is_as_good_as_scipys_iterative_fit():
+    """The profile fit (closed form in a and b, a grid over c) against the recipe it replaced, scipy's bounded
+    curve_fit: on noisy curves, flat ones and ones that press on the bounds, its weighted error is never worse beyond
+    the grid's step, and the two agree on the forecast at 10x the largest size."""
+    from bench.forecast_fit_speed import reference_fit, sse
+
+    rng = np.random.default_rng(7)
+    sizes = np.array([n for n in (50, 100, 200, 400, 800) for _ in range(3)], dtype=float)
+    curves = [(0.6 + 0.3 * rng.random(), 0.2 + 3 * rng.random(), 0.1 + 0.8 * rng.random()) for _ in range(6)]
+    curves += [(0.7, 0.0, 0.5), (0.999, 0.5, 0.05)]  # flat; a ceiling at 1 with a slow exponent
+    for a, b, c in curves:
+        ys = (forecast.power_law(sizes, a, b, c) + rng.normal(0, 0.01, len(sizes)))[None, :]
+        ours, scipys = forecast.fit_many(sizes, ys), np.array([reference_fit(sizes, ys[0])])
+        assert 0 <= ours[0, 0] <= 1 and ours[0, 1] >= 0 and 0 <= ours[0, 2] <= 2
+        assert sse(sizes, ys, ours)[0] <= sse(sizes, ys, scipys)[0] * (1 + 1e-3) + 1e-9, (a, b, c, ours, scipys)
+        at = 8000
+        assert abs(forecast.power_law(at, *ours[0]) - forecast.power_law(at, *scipys[0])) < 0.01, (a, b, c)
+
+
 def test_labels_for_a_target_flat_curves_and_unreachable_targets_are_said_in_words():
     curve = forecast.fit_curve("planted", planted())
     need = curve.labels_for(0.74)
