@@ -93,7 +93,7 @@ def test_a_cell_asked_to_save_its_model_sends_it_back_and_the_driver_saves_it_wi
 def test_cells_of_a_method_share_one_memory_request_so_they_share_warm_workers():
     """Ray gives each resource shape its own scheduling class and its own workers: the cells' memory requests are
     the estimates rounded up to a power of two GiB, so a study's cells ask for a few requests (not one each), never
-    less than the estimate nor twice it, and TF-IDF's for 1 GiB."""
+    less than the estimate nor twice it."""
     from comparisons.ground.estimate_run import estimate_for
     from comparisons.running.api import make_config
     from comparisons.running.ray_backend import memory_request
@@ -110,7 +110,7 @@ def test_cells_of_a_method_share_one_memory_request_so_they_share_warm_workers()
         assert memory_request(est) // 2 ** 30 in (1, 2, 4, 8, 16, 32)  # a power of two GiB
     # 8 cells with 8 different estimates: about one request a method (one more if a method's sizes straddle a power)
     shapes = set().union(*asked.values())
-    assert len(shapes) <= len(asked) + 1 and asked["baseline"] == {2 ** 30}, asked
+    assert len(shapes) <= len(asked) + 1, asked  # (the sizes themselves include this process's memory in use)
 
 
 @pytest.mark.parametrize("address, message", [("not an address!", "looks like host:port"),
