@@ -33,9 +33,9 @@ def summary(record) -> dict:
 
 def memory(config, data, gpu_name):
     from comparisons.ground.estimate import Estimate
-    from comparisons.ground.estimate_run import device
+    from comparisons.ground.estimate_run import cpu_room
 
-    gpu, room, held = device(None)  # scikit-learn: always on the CPU
+    gpu, room, held = cpu_room()  # scikit-learn: always on the CPU
     n = len(data.train)
     return Estimate(held + n * BYTES_PER_TWEET, n * SECONDS_PER_TWEET, room,
                     {"held": round(held / 2**20), "features": round(n * BYTES_PER_TWEET / 2**20)},

@@ -1,14 +1,14 @@
 """An `evaluate` module of this project (loaded with `evaluate.load(<this file>)`, no Hub): accuracy,
 macro-F1, per-class precision/recall/F1/support and the confusion matrix, over integer labels. The
-one place where this project's metrics are defined; scikit-learn computes them, as the Hub's own
-`accuracy` and `f1` modules do.
+metrics are defined once, in comparisons.ground.metrics.classification_report (scikit-learn computes them, as the
+Hub's own `accuracy` and `f1` modules do); this module publishes that function through `evaluate`.
 
 Keep the imports one per line: evaluate scans them to check the module's dependencies."""
 
 import datasets
 import evaluate
-import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from comparisons.ground.metrics import classification_report
 
 _DESCRIPTION = "Accuracy, macro-F1, per-class precision/recall/F1 and the confusion matrix."
 _INPUTS = """
@@ -33,17 +33,4 @@ class TprClassification(evaluate.Metric):
         )
 
     def _compute(self, predictions, references, label_names=None):
-        y_pred, y_true = np.asarray(predictions, dtype=int), np.asarray(references, dtype=int)
-        names = list(label_names) if label_names else [str(i) for i in range(int(max(y_true.max(), y_pred.max())) + 1)]
-        labels = list(range(len(names)))
-        p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
-        return {
-            "accuracy": float(accuracy_score(y_true, y_pred)),
-            "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
-            "per_class": {
-                name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-                for i, name in enumerate(names)
-            },
-            "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
-            "n": int(len(y_true)),
-        }
+        return classification_report(references, predictions, label_names)

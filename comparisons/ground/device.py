@@ -176,8 +176,18 @@ def device_name() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def device_info(precision: Precision | None = None) -> dict:
-    """What a run record keeps about the hardware: GPU name, capability, memory, precision, versions."""
+def device_info(precision: Precision | None = None, on_cpu: bool = False) -> dict:
+    """What a run record keeps about the hardware: GPU name, capability, memory, precision, versions. `on_cpu`: a run
+    that computes on the CPU whatever the machine has (scikit-learn), said without importing torch (2 s of a fresh
+    process: a TF-IDF run, a CLI call, a Ray worker's first cell)."""
+    if on_cpu:
+        import importlib.metadata as md
+
+        try:
+            version = md.version("torch")
+        except md.PackageNotFoundError:
+            version = None
+        return {"device": "cpu", "torch": version, "cuda": None, "precision": precision.name if precision else "fp32"}
     import torch
 
     caps = detect()

@@ -23,7 +23,6 @@ def shape_of(path: str) -> Shape | None:
 def device(assume_gpu: str | None = None):
     """(GPU name or None, bytes available to this run, bytes this process holds already). `assume_gpu`: size
     the run for that GPU instead of this process's device (a ZeroGPU call's GPU, seen from the main process)."""
-    import psutil
 
     if assume_gpu:
         return assume_gpu, None, 0.0
@@ -34,6 +33,14 @@ def device(assume_gpu: str | None = None):
         import torch
 
         return caps.name, caps.memory_bytes, float(torch.cuda.memory_allocated())
+    return cpu_room()
+
+
+def cpu_room():
+    """`device()` for a run that is on the CPU whatever the machine has (scikit-learn): without asking torch, whose
+    import alone costs a fresh process 2 s."""
+    import psutil
+
     rss = float(psutil.Process().memory_info().rss)
     return None, rss + psutil.virtual_memory().available, rss
 
@@ -58,7 +65,7 @@ def estimate_for(method: str, config, data: TweetData, gpu_name: str | None = No
     if est is None:
         return None
     try:
-        timeline = m.seconds(config, data, gpu_name or device(None)[0])
+        timeline = m.seconds(config, data, gpu_name or (device(None)[0] if m.gpu else None))
     except Exception:  # an estimate must never stop a run it cannot size
         return est
     if timeline is not None:

@@ -16,6 +16,7 @@ import platform
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -305,9 +306,8 @@ class PeakMemory:
                 break
 
     def __enter__(self):
-        import torch
-
-        if torch.cuda.is_available():
+        torch = sys.modules.get("torch")  # not imported yet: CUDA has not started, its peak starts at zero anyway
+        if torch is not None and torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         self._thread.start()
         return self
@@ -317,10 +317,9 @@ class PeakMemory:
         self._thread.join()
 
     def result(self) -> dict:
-        import torch
-
+        torch = sys.modules.get("torch")  # a run that never imported torch (scikit-learn) used no CUDA memory
         out = {"peak_rss_mb": round(self.peak_rss / 2**20, 1)}
-        if torch.cuda.is_available():
+        if torch is not None and torch.cuda.is_available():
             out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         return out
 
@@ -354,12 +353,13 @@ def study_tag(study_id: str, cell: str):
         _STUDY_TAG.reset(token)
 
 
-def new_record(method: str, config, data, precision: str | None = None) -> RunRecord:
+def new_record(method: str, config, data, precision: str | None = None, on_cpu: bool = False) -> RunRecord:
     """A run's record before it starts. `precision`: what the method computes in when it is not the device
-    policy's (an embedder, a frozen LM read in fp32, scikit-learn): the record says what ran, not what might have."""
+    policy's (an embedder, a frozen LM read in fp32, scikit-learn): the record says what ran, not what might have.
+    `on_cpu`: the method computes on the CPU whatever the machine has (scikit-learn, rules)."""
     from comparisons.ground.device import device_info
 
-    hardware = device_info()
+    hardware = device_info(on_cpu=on_cpu)
     if precision:
         hardware["precision"] = precision
     return RunRecord(method=method, config=config.to_dict(), data=data.describe(), label_names=list(data.label_names),
