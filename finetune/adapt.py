@@ -141,7 +141,7 @@ def verdict(before: dict, after: dict, domain_name: str = "tweets") -> str:
 def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.Event | None = None,
         store: RunStore | None = None) -> RunRecord:
     from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, set_seed
 
     train_texts, heldout, origin = corpus_of(config, data)  # a bad corpus stops here: no record, no model
     rank, _, world = distributed_env()  # under torchrun every rank trains its share; rank 0 alone records
@@ -168,6 +168,7 @@ def run(config: AdaptConfig, data: TweetData, *, on_event=None, stop: threading.
                                resolved.path if Path(resolved.path).is_dir() else None)
         before_seconds = time.perf_counter() - t0
         if config.mode == "lora":
+            set_seed(config.seed)  # LoRA's A matrices from the run's seed, not from what ran before in this process
             model = get_peft_model(model, LoraConfig(
                 task_type=TaskType.CAUSAL_LM, r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.05,
                 target_modules=_lora_targets(model, config),

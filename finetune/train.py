@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments
+from transformers import DataCollatorWithPadding, PrinterCallback, Trainer, TrainingArguments, set_seed
 
 from comparisons.ground.data import TweetData
 from comparisons.ground.device import (
@@ -196,16 +196,24 @@ def load_model(config: FinetuneConfig, data: TweetData, record: RunRecord) -> Lo
     return Loaded(clf, tokenizer, resolved)
 
 
+def by_length(dataset: TokenizedTweets, indices) -> list[int]:
+    """A curve slice's rows in length order: the Trainer evaluates a slice in the order given, each batch padded to its
+    longest row, and a random order padded most batches to the slice's longest tweet (about twice the mean). The
+    slice and its numbers are the same; only the padding goes."""
+    lengths = dataset.lengths()
+    return sorted((int(i) for i in indices), key=lambda i: (lengths[i], i))
+
+
 def build_datasets(config: FinetuneConfig, data: TweetData, tokenizer, record: RunRecord) -> Datasets:
     t0 = time.perf_counter()
     train_ds = TokenizedTweets(tokenizer, data.train.texts, data.train.labels, config.max_length, config.input_template)
     eval_ds = TokenizedTweets(tokenizer, data.test.texts, data.test.labels, config.max_length, config.input_template)
     n_curve = min(len(eval_ds), config.curve_size or len(eval_ds))
     rng = np.random.RandomState(config.seed)
-    curves = {"eval": torch.utils.data.Subset(eval_ds, sorted(rng.choice(len(eval_ds), n_curve, replace=False)))}
+    curves = {"eval": torch.utils.data.Subset(eval_ds, by_length(eval_ds, rng.choice(len(eval_ds), n_curve, False)))}
     if config.train_slice:
         n = min(n_curve, len(train_ds))
-        curves["train"] = torch.utils.data.Subset(train_ds, sorted(rng.choice(len(train_ds), n, replace=False)))
+        curves["train"] = torch.utils.data.Subset(train_ds, by_length(train_ds, rng.choice(len(train_ds), n, False)))
     record.timings["tokenize_seconds"] = round(time.perf_counter() - t0, 3)
     return Datasets(train_ds, eval_ds, curves)
 
@@ -292,6 +300,10 @@ def run(config: FinetuneConfig, data: TweetData, *, on_event=None, stop: threadi
         else (lambda stage, fraction=0.0: None)
     with tracked(record, store, on_event=emit):
         phase("loading the model")
+        # The new head and LoRA's A matrices are drawn from the global RNGs: seeded here, before they are built (the
+        # Trainer seeds only once the model exists), so that a run's numbers follow from its seed, not from whatever
+        # ran before it in this process (a Space serves many runs; a study runs many cells).
+        set_seed(config.seed)
         model = load_model(config, data, record)
         if emit:
             emit({"event": "start", "run_id": record.run_id, "model": model.resolved.name, "mode": config.mode,
