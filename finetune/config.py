@@ -68,10 +68,7 @@ class FinetuneConfig(ConfigBase):
                              "(T4), fp32 on CPU; or force one (fp32 master weights always)", label="Precision",
                              choices=PRECISIONS)
     torch_compile: bool = setting(False, "torch.compile the model (lengths bucketed so shapes repeat)")
-    # 16, not 64: on a CPU, a batch's matmuls run at full speed from a few hundred tokens, and every row is padded to
-    # the batch's longest, so 64 tweets scored as one batch took 14.4 s and as four of 16 (length-sorted) 6.8 s (one
-    # core, bench/RESULTS.md "Evaluation batches on a CPU"). The GPU preset keeps 512.
-    eval_batch_size: int = setting(16, "tweets per evaluation batch", low=1, high=8192)
+    eval_batch_size: int = setting(64, "tweets per evaluation batch", low=1, high=8192)
     forgetting_tokens: int = setting(16384, "WikiText tokens for the forgetting probe; 0 = skip it",
                                      label="Forgetting probe tokens (0 = off)", low=0, high=10_000_000)
     forgetting_text: str = setting("", "a text file for the forgetting probe; empty = WikiText-2 (Hub, "

@@ -199,7 +199,8 @@ def load_model(config: FinetuneConfig, data: TweetData, record: RunRecord) -> Lo
 def by_length(dataset: TokenizedTweets, indices) -> list[int]:
     """A curve slice's rows in length order: the Trainer evaluates a slice in the order given, each batch padded to its
     longest row, and a random order padded most batches to the slice's longest tweet (about twice the mean). The
-    slice and its numbers are the same; only the padding goes."""
+    slice and its numbers are the same; only the padding goes (on two CPU cores no time change could be measured:
+    bench/RESULTS.md "Evaluation batches on a CPU")."""
     lengths = dataset.lengths()
     return sorted((int(i) for i in indices), key=lambda i: (lengths[i], i))
 
