@@ -36,7 +36,7 @@ def build(config: BaselineConfig):
 def run(config: BaselineConfig, data: TweetData, *, on_event=None, stop: threading.Event | None = None,
         store: RunStore | None = None) -> RunRecord:
     """Fit on data.train, evaluate on data.test; returns the finished RunRecord."""
-    record = new_record("baseline", config, data, precision="fp32", on_cpu=True)  # scikit-learn
+    record = new_record("baseline", config, data, precision="fp32")  # scikit-learn
     emit = on_event or (lambda e: None)
     with tracked(record, store, on_event=on_event):
         emit({"event": "start", "run_id": record.run_id, "notices": list(record.notices)})

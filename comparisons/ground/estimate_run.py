@@ -23,7 +23,6 @@ def shape_of(path: str) -> Shape | None:
 def device(assume_gpu: str | None = None):
     """(GPU name or None, bytes available to this run, bytes this process holds already). `assume_gpu`: size
     the run for that GPU instead of this process's device (a ZeroGPU call's GPU, seen from the main process)."""
-
     if assume_gpu:
         return assume_gpu, None, 0.0
     from comparisons.ground.device import detect

@@ -353,13 +353,16 @@ def study_tag(study_id: str, cell: str):
         _STUDY_TAG.reset(token)
 
 
-def new_record(method: str, config, data, precision: str | None = None, on_cpu: bool = False) -> RunRecord:
+def new_record(method: str, config, data, precision: str | None = None) -> RunRecord:
     """A run's record before it starts. `precision`: what the method computes in when it is not the device
     policy's (an embedder, a frozen LM read in fp32, scikit-learn): the record says what ran, not what might have.
-    `on_cpu`: the method computes on the CPU whatever the machine has (scikit-learn, rules)."""
+    A registered method that never uses a GPU (its `gpu` False: scikit-learn, rules) is recorded on the CPU without
+    asking torch."""
     from comparisons.ground.device import device_info
+    from comparisons.ground.registry import find
 
-    hardware = device_info(on_cpu=on_cpu)
+    registered = find(method)
+    hardware = device_info(on_cpu=registered is not None and not registered.gpu)
     if precision:
         hardware["precision"] = precision
     return RunRecord(method=method, config=config.to_dict(), data=data.describe(), label_names=list(data.label_names),
