@@ -35,7 +35,7 @@ from comparisons.ground.runs import RunRecord, RunStore, finish_predictions, new
 from .config import FinetuneConfig
 from .diagnostics import body_of, fit_verdict, general_text, memoised_perplexity, perplexity, token_windows
 from .events import LiveEvents
-from .tensors import TokenizedTweets, predict_logits  # noqa: F401  (re-exported: finetune.train's own API)
+from .tensors import TokenizedTweets, by_length, predict_logits  # noqa: F401  (re-exported: finetune.train's own API)
 
 # peft's defaults per architecture (GPT-2's attention is one Conv1D named c_attn).
 LORA_TARGETS = {"gpt2": ["c_attn"], "llama": ["q_proj", "k_proj", "v_proj", "o_proj"]}
@@ -194,15 +194,6 @@ def load_model(config: FinetuneConfig, data: TweetData, record: RunRecord) -> Lo
         clf = apply_lora(clf, config)
     record.trainable_params, record.total_params = count_parameters(clf)
     return Loaded(clf, tokenizer, resolved)
-
-
-def by_length(dataset: TokenizedTweets, indices) -> list[int]:
-    """A curve slice's rows in length order: the Trainer evaluates a slice in the order given, each batch padded to its
-    longest row, and a random order padded most batches to the slice's longest tweet (about twice the mean). The
-    slice and its numbers are the same; only the padding goes (on two CPU cores no time change could be measured:
-    bench/RESULTS.md "Evaluation batches on a CPU")."""
-    lengths = dataset.lengths()
-    return sorted((int(i) for i in indices), key=lambda i: (lengths[i], i))
 
 
 def build_datasets(config: FinetuneConfig, data: TweetData, tokenizer, record: RunRecord) -> Datasets:

@@ -250,3 +250,25 @@ def test_frozen_features_do_not_depend_on_the_batch(tiny_gpt2):
     one = features(lm, tok, texts, FinetuneConfig(model=tiny_gpt2, eval_batch_size=1))
     many = features(lm, tok, texts, FinetuneConfig(model=tiny_gpt2, eval_batch_size=40))
     assert np.abs(one - many).max() < 1e-4
+
+
+def test_curve_slices_hold_the_seeds_rows_in_length_order(tiny_gpt2):
+    """The Trainer scores a curve slice in the order given: the slice is the seed's draw, shortest first."""
+    from comparisons.ground.models import load_causal_lm, resolve_lm
+    from comparisons.ground.runs import new_record
+    from finetune.train import build_datasets
+
+    words = "good bad love hate happy sad great awful day so".split()
+    texts = tuple(" ".join(words[: 1 + i % 9]) for i in range(24))  # 1 to 9 words
+    labels = tuple(i % 2 for i in range(24))
+    data = TweetData(Split(texts, labels), Split(texts[::-1], labels), ["a", "b"], "lengths")
+    config = cfg(tiny_gpt2, curve_size=10, seed=3)
+    _, tokenizer = load_causal_lm(resolve_lm(tiny_gpt2))
+    sets = build_datasets(config, data, tokenizer, new_record("finetune", config, data))
+    rng = np.random.RandomState(3)  # the draw build_datasets makes: eval first, then train
+    drawn = {"eval": set(rng.choice(len(data.test), 10, False).tolist()),
+             "train": set(rng.choice(len(data.train), 10, False).tolist())}
+    for name, subset in sets.curves.items():
+        lengths = [len(subset.dataset.input_ids[i]) for i in subset.indices]
+        assert set(subset.indices) == drawn[name] and lengths == sorted(lengths), (name, lengths)
+    assert len({len(x) for x in sets.eval.input_ids}) > 1  # the toy tweets differ in length, so order is tested
